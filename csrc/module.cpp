@@ -1,0 +1,52 @@
+// The fusegen._C extension module. Importing it registers every operator under
+// torch.ops.fusegen (the TORCH_LIBRARY blocks in csrc/ops run at load time); the module
+// itself only reports how it was built.
+
+#include <ATen/Parallel.h>
+#include <pybind11/pybind11.h>
+
+#ifdef FUSEGEN_WITH_CUDA
+#include <cuda_runtime_api.h>
+#endif
+
+namespace py = pybind11;
+
+namespace {
+
+py::dict build_info() {
+  py::dict info;
+  info["version"] = FUSEGEN_VERSION;
+  info["torch_version"] = FUSEGEN_TORCH_VERSION;
+#ifdef FUSEGEN_WITH_CUDA
+  info["cuda"] = true;
+  info["cuda_version"] = std::to_string(CUDART_VERSION / 1000) + "." +
+                         std::to_string((CUDART_VERSION % 1000) / 10);
+  info["cuda_archs"] = FUSEGEN_CUDA_ARCHS;
+#else
+  info["cuda"] = false;
+  info["cuda_version"] = py::none();
+  info["cuda_archs"] = "";
+#endif
+#ifdef _OPENMP
+  info["openmp"] = true;
+#else
+  info["openmp"] = false;
+#endif
+#if defined(__clang__)
+  info["compiler"] = "clang " __clang_version__;
+#elif defined(__GNUC__)
+  info["compiler"] = "gcc " __VERSION__;
+#else
+  info["compiler"] = "unknown";
+#endif
+  return info;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "fusegen's compiled core: operators are registered in torch.ops.fusegen on import.";
+  m.def("build_info", &build_info,
+        "How this extension was built: version, torch version, CUDA, architectures, OpenMP.");
+  m.def("num_threads", &at::get_num_threads, "Threads fusegen's CPU kernels use (ATen's setting).");
+}

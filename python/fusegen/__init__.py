@@ -1,0 +1,16 @@
+"""fusegen: fused PyTorch operators and models for image generation and restoration.
+
+The compiled core registers its operators under ``torch.ops.fusegen``; this package wraps them
+in checked functions (:mod:`fusegen.ops`) and modules (:mod:`fusegen.nn`). Run ``fusegen info``
+to see how the installed build was compiled.
+"""
+
+__version__ = "0.1.0"
+
+import torch  # noqa: F401  (must be loaded before the extension: it provides libtorch)
+
+from . import _C  # noqa: F401  (registers torch.ops.fusegen.*)
+from . import nn, ops
+from .info import build_info, info
+
+__all__ = ["__version__", "build_info", "info", "nn", "ops"]

@@ -1,0 +1,41 @@
+"""Argument checks shared by the Python side of fusegen's operators.
+
+The compiled operators check their arguments themselves; these Python twins run where the
+compiled code does not (fake tensors under ``torch.compile``) and on Python-only arguments.
+Messages name the argument, what was expected and what came.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+FLOAT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
+def check_float_tensor(t: object, name: str) -> torch.Tensor:
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{name} must have dtype float32, float64, float16 or bfloat16, got {t.dtype}"
+        )
+    return t
+
+
+def tensor_sequence(value: object, name: str) -> list[torch.Tensor]:
+    """A list of tensors from a sequence of tensors or from one tensor stacked along dim 0."""
+    if isinstance(value, torch.Tensor):
+        if value.dim() == 0:
+            raise ValueError(f"{name} as one tensor must be stacked as (K, ...), got a 0-d tensor")
+        return list(value.unbind(0))
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(
+            f"{name} must be a sequence of tensors or one stacked tensor, got {type(value).__name__}"
+        )
+    items = list(value)
+    for k, item in enumerate(items):
+        if not isinstance(item, torch.Tensor):
+            raise TypeError(f"{name}[{k}] must be a torch.Tensor, got {type(item).__name__}")
+    return items

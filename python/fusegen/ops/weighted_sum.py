@@ -1,0 +1,152 @@
+"""Fused weighted sum of K tensors, with a fused backward: ``out = sum_k w_k * x_k``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from ._checks import check_float_tensor, tensor_sequence
+
+__all__ = ["weighted_sum"]
+
+
+def weighted_sum(
+    inputs: torch.Tensor | Sequence[torch.Tensor],
+    weights: torch.Tensor | Sequence[float],
+) -> torch.Tensor:
+    """Weighted sum of K same-shaped tensors in one pass over memory.
+
+    Args:
+        inputs: K tensors of one shape, dtype and device, or one tensor stacked as (K, ...).
+            float32, float64, float16 or bfloat16 (half types accumulate in float32). Any
+            strides; a dense layout such as channels-last is kept in the result.
+        weights: shape (K,), one weight per input, or (K, N) where N is the size of the inputs'
+            first dimension, one weight per input per sample (a one-hot column picks one input
+            for that sample). A tensor on the inputs' device, or a sequence of K numbers.
+
+    Returns:
+        ``sum_k weights[k] * inputs[k]`` (or ``weights[k, n] * inputs[k][n]`` per sample), with
+        the inputs' shape and dtype.
+
+    Gradients flow to every input and to the weights, computed by one fused backward
+    operator that reads the incoming gradient and each input once. Raises ``ValueError`` or
+    ``TypeError`` naming the argument for an empty ``inputs``, mismatched shapes, dtypes or
+    devices, weights of the wrong shape or device, and integer dtypes.
+
+    Example:
+        >>> xs = [torch.randn(4, 3, 8, 8) for _ in range(3)]
+        >>> out = weighted_sum(xs, torch.tensor([0.5, 0.25, 0.25]))
+    """
+    xs = tensor_sequence(inputs, "inputs")
+    if not isinstance(weights, torch.Tensor):
+        weights = _weights_from_numbers(weights, xs)
+    return torch.ops.fusegen.weighted_sum(xs, weights)
+
+
+def _weights_from_numbers(weights: object, xs: list[torch.Tensor]) -> torch.Tensor:
+    if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence):
+        raise TypeError(
+            f"weights must be a tensor or a sequence of numbers, got {type(weights).__name__}"
+        )
+    dtype = torch.float64 if xs and xs[0].dtype == torch.float64 else torch.float32
+    device = xs[0].device if xs else None
+    try:
+        return torch.tensor(list(weights), dtype=dtype, device=device)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"weights must be numbers, got {weights!r}") from exc
+
+
+# --- what torch.compile and autograd need to know about the operator -----------------------
+
+
+def _check_like_the_kernel(xs: list[torch.Tensor], weights: torch.Tensor) -> None:
+    """The compiled operator's checks, for fake tensors (torch.compile), which never reach it."""
+    if not xs:
+        raise ValueError("inputs must hold at least one tensor, got none")
+    first = check_float_tensor(xs[0], "inputs[0]")
+    for k, x in enumerate(xs[1:], start=1):
+        if x.shape != first.shape:
+            raise ValueError(
+                f"inputs[{k}] must have the shape of inputs[0] {tuple(first.shape)}, got {tuple(x.shape)}"
+            )
+        if x.dtype != first.dtype:
+            raise TypeError(f"inputs[{k}] must have the dtype of inputs[0] ({first.dtype}), got {x.dtype}")
+        if x.device != first.device:
+            raise ValueError(
+                f"inputs[{k}] must be on the device of inputs[0] ({first.device}), got {x.device}"
+            )
+    check_float_tensor(weights, "weights")
+    if weights.device != first.device:
+        raise ValueError(f"weights must be on the same device as inputs ({first.device}), got {weights.device}")
+    K = len(xs)
+    if weights.dim() == 1 and weights.shape[0] == K:
+        return
+    if weights.dim() == 2 and first.dim() >= 1 and tuple(weights.shape) == (K, first.shape[0]):
+        return
+    expected = f"({K},) or ({K}, {first.shape[0]})" if first.dim() >= 1 else f"({K},)"
+    raise ValueError(f"weights must have shape {expected}, got {tuple(weights.shape)}")
+
+
+def _output_like(first: torch.Tensor, per_sample: bool) -> torch.Tensor:
+    """An empty result in the layout the kernel writes (mirrors allocate_like_inputs in C++)."""
+    dense = torch._prims_common.is_non_overlapping_and_dense(first)
+    sample_outermost = (
+        not per_sample
+        or first.dim() == 0
+        or first.shape[0] <= 1
+        or first.stride(0) * first.shape[0] == first.numel()
+    )
+    if dense and sample_outermost:
+        return torch.empty_like(first)
+    return first.new_empty(first.shape)
+
+
+@torch.library.register_fake("fusegen::weighted_sum")
+def _weighted_sum_fake(inputs, weights):
+    _check_like_the_kernel(inputs, weights)
+    return _output_like(inputs[0], weights.dim() == 2)
+
+
+@torch.library.register_fake("fusegen::weighted_sum_backward")
+def _weighted_sum_backward_fake(grad, inputs, weights, inputs_need_grad, weights_need_grad):
+    _check_like_the_kernel(inputs, weights)
+    per_sample = weights.dim() == 2
+    grad_inputs = [_output_like(inputs[0], per_sample) for _ in inputs] if inputs_need_grad else []
+    grad_weights = (
+        torch.empty_like(weights, memory_format=torch.contiguous_format)
+        if weights_need_grad
+        else weights.new_empty(0)
+    )
+    return grad_inputs, grad_weights
+
+
+def _setup_context(ctx, inputs, output):
+    xs, weights = inputs
+    # The inputs' values are needed only for the weights' gradient.
+    ctx.weights_need_grad = weights.requires_grad
+    ctx.num_inputs = len(xs)
+    if ctx.weights_need_grad:
+        ctx.save_for_backward(weights, *xs)
+    else:
+        ctx.save_for_backward(weights, xs[0])
+
+
+def _backward(ctx, grad):
+    needs_inputs, needs_weights = ctx.needs_input_grad
+    inputs_need_grad = any(needs_inputs)
+    weights_need_grad = bool(needs_weights)
+    weights, *saved = ctx.saved_tensors
+    xs = saved if ctx.weights_need_grad else saved * ctx.num_inputs
+    grad_inputs, grad_weights = torch.ops.fusegen.weighted_sum_backward(
+        grad, xs, weights, inputs_need_grad, weights_need_grad
+    )
+    input_grads = [g if need else None for g, need in zip(grad_inputs, needs_inputs)]
+    if not inputs_need_grad:
+        input_grads = [None] * ctx.num_inputs
+    return input_grads, (grad_weights if weights_need_grad else None)
+
+
+torch.library.register_autograd(
+    "fusegen::weighted_sum", _backward, setup_context=_setup_context
+)
