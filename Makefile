@@ -35,7 +35,7 @@ install: $(VENV)/.deps
 	$(PY) -m pip install --quiet --no-build-isolation --no-deps .
 
 test: install
-	cd tests && ../$(PY) -m pytest -q -c ../pyproject.toml --rootdir .. . $(PYTEST_ARGS)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 demo: install
 	$(PY) -m fusegen demo --out demo-output
@@ -51,7 +51,8 @@ $(CUDA_VENV)/.deps: Makefile
 cuda-check: $(CUDA_VENV)/.deps
 	test -x "$(NVCC)" || { echo "cuda-check: nvcc not found (set NVCC=/path/to/nvcc)"; exit 1; }
 	CUDACXX="$(NVCC)" FUSEGEN_CUDA=on TORCH_CUDA_ARCH_LIST="$(CUDA_ARCH_LIST)" \
-	  $(CUDA_VENV)/bin/python -m pip install --quiet --no-build-isolation --no-deps .
+	  $(CUDA_VENV)/bin/python -m pip install --quiet --no-build-isolation --no-deps \
+	  --config-settings=build-dir=build/cuda-check .
 	cd tests && ../$(CUDA_VENV)/bin/python -c "import fusegen; i = fusegen.build_info(); \
 	  assert i['cuda'], i; print('cuda-check: CUDA kernels compiled and linked for', i['cuda_archs'])"
 

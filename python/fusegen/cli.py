@@ -1,18 +1,16 @@
-"""The ``fusegen`` command line."""
+"""The ``fusegen`` command line.
+
+Each command lives in its own module under :mod:`fusegen.commands` and exposes
+``register(subparsers)``, which adds its sub-parser and sets ``func`` to a function that takes
+the parsed arguments and returns an exit code.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-
-def _cmd_info(args: argparse.Namespace) -> int:
-    from .info import format_info, info
-
-    facts = info()
-    print(json.dumps(facts, indent=2) if args.json else format_info(facts))
-    return 0
+from .commands import COMMANDS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,19 +20,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-
-    p_info = sub.add_parser("info", help="versions, compiled kernels, devices and operators")
-    p_info.add_argument("--json", action="store_true", help="print as JSON")
-    p_info.set_defaults(func=_cmd_info)
+    for command in COMMANDS:
+        command.register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``fusegen`` console script; returns the process exit code."""
+    """Entry point of the ``fusegen`` console script; returns the process exit code.
+
+    Bad arguments and unreadable files end in one clear line on stderr and exit code 2,
+    not a traceback.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        return int(args.func(args) or 0)
     except (ValueError, TypeError, OSError) as exc:
         print(f"fusegen {args.command}: error: {exc}", file=sys.stderr)
         return 2

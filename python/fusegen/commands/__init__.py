@@ -1,0 +1,5 @@
+"""The sub-commands of ``fusegen``; each module adds one with ``register(subparsers)``."""
+
+from . import info
+
+COMMANDS = [info]
