@@ -43,3 +43,11 @@ def test_bad_command_exits_with_usage():
     result = subprocess.run([sys.executable, "-m", "fusegen", "nonsense"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
+
+
+def test_demo_writes_a_report(tmp_path):
+    assert main(["demo", "--out", str(tmp_path), "--device", "cpu"]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["weighted_sum"]["max_abs_error"] < 1e-5
+    assert "fusegen::weighted_sum" in report["info"]["operators"]
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
