@@ -2,10 +2,11 @@
 // activation operators. The passes over the activations live in norm_act_cpu.cpp and
 // norm_act_cuda.cu; everything here works on (G, C) vectors and is device-agnostic.
 //
-//   norm_act_forward   statistics (one reduction pass), running-statistics update, then
+//   norm_act_forward   statistics (one reduction pass), then
 //                      out = act(weight * (y - mean) * invstd + bias) (one apply pass)
 //   norm_act_backward  activation + normalization backward: one reduction pass for
 //                      sum(dz) and sum(dz * x_hat), one pass writing grad_y
+//   update_running_stats  running mean/variance update from the saved statistics
 //   bias_act           out = act(y + bias) in one pass (no normalization, or a folded one)
 //   bias_act_backward  grad_y = grad_out * act'(y + bias) and grad_bias = sum(grad_y)
 
@@ -161,8 +162,8 @@ std::vector<int64_t> saved_shape(const at::Tensor& y, bool instance) {
 std::tuple<at::Tensor, at::Tensor, at::Tensor> norm_act_forward(
     const at::Tensor& y_in, const std::optional<at::Tensor>& weight,
     const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& running_mean,
-    const std::optional<at::Tensor>& running_var, bool training, bool instance, double momentum,
-    double eps, int64_t activation, double negative_slope) {
+    const std::optional<at::Tensor>& running_var, bool training, bool instance, double eps,
+    int64_t activation, double negative_slope) {
   check_input(y_in, "input");
   check_activation(activation, negative_slope);
   check_channel_vector(weight, "weight", y_in);
@@ -175,7 +176,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> norm_act_forward(
                     "running statistics are not supported with instance normalization");
   TORCH_CHECK_VALUE(eps > 0 && std::isfinite(eps), "eps must be positive, got ", eps);
   const bool use_input_stats = training || instance || !present(running_mean);
-  const bool update_running = training && present(running_mean);
 
   const at::Tensor y = walkable(y_in);
   const Layout l = layout_of(y, instance);
@@ -203,15 +203,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> norm_act_forward(
     var = running_var->to(accumulate_type(y.scalar_type()));
   }
   at::Tensor invstd = at::rsqrt(var + eps);
-
-  if (update_running && y.numel() > 0) {
-    // torch's rule: the running variance takes the unbiased estimate.
-    const double unbias = static_cast<double>(per_stat) / static_cast<double>(per_stat - 1);
-    at::Tensor rm = *running_mean;
-    at::Tensor rv = *running_var;
-    rm.mul_(1.0 - momentum).add_(mean.to(rm.scalar_type()), momentum);
-    rv.mul_(1.0 - momentum).add_(var.to(rv.scalar_type()), momentum * unbias);
-  }
 
   at::Tensor out = at::empty_like(y);
   if (y.numel() > 0) {
@@ -281,7 +272,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> norm_act_backward(
     at::Tensor beta, gamma;
     if (use_input_stats) {
       const double count = static_cast<double>(instance ? l.spatial : l.batch * l.spatial);
-      beta = (-alpha * invstd * sum_dz_yc / count).contiguous();
+      beta = (-alpha * invstd * invstd * sum_dz_yc / count).contiguous();
       gamma = (-alpha * sum_dz / count).contiguous();
     } else {
       beta = at::zeros({G, C}, acc_options(y));
@@ -292,6 +283,29 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> norm_act_backward(
   param_dtype(weight, grad_weight);
   param_dtype(bias, grad_bias);
   return {grad_y, grad_weight, grad_bias};
+}
+
+// running = (1 - momentum) * running + momentum * batch, with the unbiased batch variance, as
+// torch's BatchNorm does. A separate operator because autograd formulas can only be registered
+// for functional operators; norm_act_forward stays functional and this one only mutates buffers.
+void update_running_stats(at::Tensor& running_mean, at::Tensor& running_var,
+                          const at::Tensor& save_mean, const at::Tensor& save_invstd,
+                          double momentum, double eps, int64_t count) {
+  for (const auto& [t, name] : {std::pair<const at::Tensor*, const char*>{&running_mean, "running_mean"},
+                                {&running_var, "running_var"},
+                                {&save_mean, "save_mean"}, {&save_invstd, "save_invstd"}}) {
+    check_float_tensor(*t, name);
+    TORCH_CHECK_VALUE(t->sizes() == running_mean.sizes() && t->dim() == 1, name,
+                      " must have shape (C,) like running_mean ", running_mean.sizes(), ", got ",
+                      t->sizes());
+    check_same_device(*t, name, running_mean, "running_mean");
+  }
+  TORCH_CHECK_VALUE(count > 1, "count (values per channel) must be more than 1, got ", count);
+  // The batch variance from its saved inverse standard deviation: invstd = 1 / sqrt(var + eps).
+  const at::Tensor batch_var = save_invstd.to(at::kDouble).pow(-2) - eps;
+  const double unbias = static_cast<double>(count) / static_cast<double>(count - 1);
+  running_mean.mul_(1.0 - momentum).add_(save_mean.to(running_mean.scalar_type()), momentum);
+  running_var.mul_(1.0 - momentum).add_((batch_var * unbias).to(running_var.scalar_type()), momentum);
 }
 
 at::Tensor bias_act(const at::Tensor& y_in, const std::optional<at::Tensor>& bias,
@@ -346,9 +360,12 @@ std::tuple<at::Tensor, at::Tensor> bias_act_backward(const at::Tensor& grad_out,
 
 TORCH_LIBRARY_FRAGMENT(fusegen, m) {
   m.def(
-      "norm_act_forward(Tensor input, Tensor? weight, Tensor? bias, Tensor(a!)? running_mean, "
-      "Tensor(b!)? running_var, bool training, bool instance, float momentum, float eps, "
-      "int activation, float negative_slope) -> (Tensor, Tensor, Tensor)");
+      "norm_act_forward(Tensor input, Tensor? weight, Tensor? bias, Tensor? running_mean, "
+      "Tensor? running_var, bool training, bool instance, float eps, int activation, "
+      "float negative_slope) -> (Tensor, Tensor, Tensor)");
+  m.def(
+      "update_running_stats(Tensor(a!) running_mean, Tensor(b!) running_var, Tensor save_mean, "
+      "Tensor save_invstd, float momentum, float eps, int count) -> ()");
   m.def(
       "norm_act_backward(Tensor grad_out, Tensor input, Tensor? weight, Tensor? bias, "
       "Tensor save_mean, Tensor save_invstd, bool use_input_stats, bool instance, int activation, "
@@ -362,6 +379,7 @@ TORCH_LIBRARY_FRAGMENT(fusegen, m) {
 TORCH_LIBRARY_IMPL(fusegen, CPU, m) {
   m.impl("norm_act_forward", &norm_act_forward);
   m.impl("norm_act_backward", &norm_act_backward);
+  m.impl("update_running_stats", &update_running_stats);
   m.impl("bias_act", &bias_act);
   m.impl("bias_act_backward", &bias_act_backward);
 }
@@ -370,6 +388,7 @@ TORCH_LIBRARY_IMPL(fusegen, CPU, m) {
 TORCH_LIBRARY_IMPL(fusegen, CUDA, m) {
   m.impl("norm_act_forward", &norm_act_forward);
   m.impl("norm_act_backward", &norm_act_backward);
+  m.impl("update_running_stats", &update_running_stats);
   m.impl("bias_act", &bias_act);
   m.impl("bias_act_backward", &bias_act_backward);
 }
