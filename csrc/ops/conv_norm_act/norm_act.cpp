@@ -1,6 +1,6 @@
 // Schemas, argument checks and per-channel coefficients of the fused normalization +
-// activation operators. The passes over the activations live in norm_act_cpu.cpp and
-// norm_act_cuda.cu; everything here works on (G, C) vectors and is device-agnostic.
+// activation operators. The passes over the activations live in norm_act_cpu.cpp (CUDA kernels
+// are not written yet); everything here works on (G, C) vectors and is device-agnostic.
 //
 //   norm_act_forward   statistics (one reduction pass), then
 //                      out = act(weight * (y - mean) * invstd + bias) (one apply pass)
@@ -43,7 +43,7 @@ void check_input(const at::Tensor& y, const char* name) {
   check_float_tensor(y, name);
   TORCH_CHECK_VALUE(y.dim() >= 2, name, " must have shape (N, C, ...), got a ", y.dim(),
                     "-d tensor of shape ", y.sizes());
-  TORCH_CHECK_VALUE(y.is_cpu() || y.is_cuda(), name, " must be a CPU or CUDA tensor, got ",
+  TORCH_CHECK_VALUE(y.is_cpu(), name, " must be a CPU tensor (no CUDA kernels yet), got ",
                     y.device());
 }
 
@@ -98,20 +98,14 @@ at::Tensor in_layout_of(const at::Tensor& t, const at::Tensor& y) {
 // ---- the kernels, on the tensor's device ---------------------------------------------------
 
 void run_stats(const at::Tensor& y, const Layout& l, at::Tensor& mean, at::Tensor& var) {
-#ifdef FUSEGEN_WITH_CUDA
-  if (y.is_cuda()) return stats_cuda(y, l, mean, var);
-#endif
-  TORCH_CHECK_VALUE(y.is_cpu(), "this build of fusegen has no CUDA kernels; got a tensor on ",
+  TORCH_CHECK_VALUE(y.is_cpu(), "fusegen's norm/activation kernels run on CPU only so far; got a tensor on ",
                     y.device());
   stats_cpu(y, l, mean, var);
 }
 
 void run_apply(const at::Tensor& y, const Layout& l, const at::Tensor& scale,
                const at::Tensor& shift, ActParams act, at::Tensor& out) {
-#ifdef FUSEGEN_WITH_CUDA
-  if (y.is_cuda()) return apply_cuda(y, l, scale, shift, act, out);
-#endif
-  TORCH_CHECK_VALUE(y.is_cpu(), "this build of fusegen has no CUDA kernels; got a tensor on ",
+  TORCH_CHECK_VALUE(y.is_cpu(), "fusegen's norm/activation kernels run on CPU only so far; got a tensor on ",
                     y.device());
   apply_cpu(y, l, scale, shift, act, out);
 }
@@ -119,10 +113,7 @@ void run_apply(const at::Tensor& y, const Layout& l, const at::Tensor& scale,
 void run_grad_sums(const at::Tensor& g, const at::Tensor& y, const Layout& l,
                    const at::Tensor& scale, const at::Tensor& shift, const at::Tensor& center,
                    ActParams act, at::Tensor& sum_dz, at::Tensor& sum_dz_yc) {
-#ifdef FUSEGEN_WITH_CUDA
-  if (y.is_cuda()) return grad_sums_cuda(g, y, l, scale, shift, center, act, sum_dz, sum_dz_yc);
-#endif
-  TORCH_CHECK_VALUE(y.is_cpu(), "this build of fusegen has no CUDA kernels; got a tensor on ",
+  TORCH_CHECK_VALUE(y.is_cpu(), "fusegen's norm/activation kernels run on CPU only so far; got a tensor on ",
                     y.device());
   grad_sums_cpu(g, y, l, scale, shift, center, act, sum_dz, sum_dz_yc);
 }
@@ -131,11 +122,7 @@ void run_grad_input(const at::Tensor& g, const at::Tensor& y, const Layout& l,
                     const at::Tensor& scale, const at::Tensor& shift, const at::Tensor& center,
                     ActParams act, const at::Tensor& alpha, const at::Tensor& beta,
                     const at::Tensor& gamma, at::Tensor& grad_y) {
-#ifdef FUSEGEN_WITH_CUDA
-  if (y.is_cuda())
-    return grad_input_cuda(g, y, l, scale, shift, center, act, alpha, beta, gamma, grad_y);
-#endif
-  TORCH_CHECK_VALUE(y.is_cpu(), "this build of fusegen has no CUDA kernels; got a tensor on ",
+  TORCH_CHECK_VALUE(y.is_cpu(), "fusegen's norm/activation kernels run on CPU only so far; got a tensor on ",
                     y.device());
   grad_input_cpu(g, y, l, scale, shift, center, act, alpha, beta, gamma, grad_y);
 }
@@ -384,14 +371,5 @@ TORCH_LIBRARY_IMPL(fusegen, CPU, m) {
   m.impl("bias_act_backward", &bias_act_backward);
 }
 
-#ifdef FUSEGEN_WITH_CUDA
-TORCH_LIBRARY_IMPL(fusegen, CUDA, m) {
-  m.impl("norm_act_forward", &norm_act_forward);
-  m.impl("norm_act_backward", &norm_act_backward);
-  m.impl("update_running_stats", &update_running_stats);
-  m.impl("bias_act", &bias_act);
-  m.impl("bias_act_backward", &bias_act_backward);
-}
-#endif
 
 }  // namespace fusegen::conv_norm_act

@@ -53,17 +53,5 @@ void grad_input_cpu(const at::Tensor& grad_out, const at::Tensor& y, const Layou
                     ActParams act, const at::Tensor& alpha, const at::Tensor& beta,
                     const at::Tensor& gamma, at::Tensor& grad_y);
 
-#ifdef FUSEGEN_WITH_CUDA
-void stats_cuda(const at::Tensor& y, const Layout& l, at::Tensor& mean, at::Tensor& var);
-void apply_cuda(const at::Tensor& y, const Layout& l, const at::Tensor& scale,
-                const at::Tensor& shift, ActParams act, at::Tensor& out);
-void grad_sums_cuda(const at::Tensor& grad_out, const at::Tensor& y, const Layout& l,
-                    const at::Tensor& scale, const at::Tensor& shift, const at::Tensor& center,
-                    ActParams act, at::Tensor& sum_dz, at::Tensor& sum_dz_yc);
-void grad_input_cuda(const at::Tensor& grad_out, const at::Tensor& y, const Layout& l,
-                     const at::Tensor& scale, const at::Tensor& shift, const at::Tensor& center,
-                     ActParams act, const at::Tensor& alpha, const at::Tensor& beta,
-                     const at::Tensor& gamma, at::Tensor& grad_y);
-#endif
 
 }  // namespace fusegen::conv_norm_act
