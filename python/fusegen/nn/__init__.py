@@ -1,5 +1,7 @@
 """fusegen's modules, built on the fused operators."""
 
+from .conv_norm_act import FusedConvNormAct
+from .fuse import fuse
 from .weighted_sum import WeightedSum
 
-__all__ = ["WeightedSum"]
+__all__ = ["FusedConvNormAct", "WeightedSum", "fuse"]

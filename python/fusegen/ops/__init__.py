@@ -5,6 +5,7 @@ in :mod:`fusegen.ops.reference`.
 """
 
 from . import reference
+from .conv_norm_act import bias_act, conv_norm_act, norm_act
 from .weighted_sum import weighted_sum
 
-__all__ = ["reference", "weighted_sum"]
+__all__ = ["bias_act", "conv_norm_act", "norm_act", "reference", "weighted_sum"]
