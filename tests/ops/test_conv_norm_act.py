@@ -186,3 +186,20 @@ def test_empty_batch(device):
     x = torch.randn(0, 3, 4, 4, device=device)
     assert norm_act(x, training=False, instance=True).shape == x.shape
     assert bias_act(x, torch.ones(3, device=device)).shape == x.shape
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
+def test_piecewise_activations_at_zero(device, dtype, activation):
+    # The CPU kernels choose the branch on the bits of z: z == 0 (either sign) must take the
+    # negative side as torch does, the smallest values of either sign their own side.
+    z = torch.tensor([0.0, -0.0, 1e-30, -1e-30, 1e-300, -1e-300, 2.0, -2.0], dtype=dtype, device=device)
+    x = z.view(1, -1, 1, 1).expand(2, -1, 3, 1).contiguous().requires_grad_()
+    out = bias_act(x, None, activation=activation, negative_slope=0.25)
+    xr = x.detach().clone().requires_grad_()
+    expected = _act(xr, activation, 0.25)
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
+    grad = torch.rand_like(expected) + 0.5
+    (gx,) = torch.autograd.grad(out, x, grad)
+    (gr,) = torch.autograd.grad(expected, xr, grad)
+    torch.testing.assert_close(gx, gr, rtol=0, atol=0)

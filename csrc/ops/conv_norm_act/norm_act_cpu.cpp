@@ -7,7 +7,8 @@
 // on the thread count. Work items run in parallel with at::parallel_for.
 
 #include "common/checks.h"
-#include "ops/conv_norm_act/activation.h"
+#include "common/float_convert.h"
+#include "ops/conv_norm_act/activation_cpu.h"
 #include "ops/conv_norm_act/norm_act.h"
 
 #include <ATen/Dispatch.h>
@@ -165,7 +166,7 @@ void apply_kernel(const at::Tensor& y_t, const Layout& l, const at::Tensor& scal
         scalar_t* o = out + p * S;
 #pragma omp simd
         for (int64_t i = 0; i < S; ++i)
-          o[i] = static_cast<scalar_t>(activate<A>(a * static_cast<acc_t>(x[i]) + b, slope));
+          o[i] = to_storage<scalar_t>(activate_cpu<A>(a * static_cast<acc_t>(x[i]) + b, slope));
       }
     });
   } else {
@@ -178,7 +179,7 @@ void apply_kernel(const at::Tensor& y_t, const Layout& l, const at::Tensor& scal
         scalar_t* o = out + r * C;
 #pragma omp simd
         for (int64_t c = 0; c < C; ++c)
-          o[c] = static_cast<scalar_t>(activate<A>(a[c] * static_cast<acc_t>(x[c]) + b[c], slope));
+          o[c] = to_storage<scalar_t>(activate_cpu<A>(a[c] * static_cast<acc_t>(x[c]) + b[c], slope));
       }
     });
   }
@@ -216,7 +217,7 @@ void grad_sums_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layout
 #pragma omp simd reduction(+ : cd, cdx)
           for (int64_t i = 0; i < len; ++i) {
             const acc_t xv = static_cast<acc_t>(x[i]);
-            const acc_t dz = static_cast<acc_t>(go[i]) * activation_grad<A>(a * xv + b, slope);
+            const acc_t dz = chain_grad_cpu<A>(a * xv + b, static_cast<acc_t>(go[i]), slope);
             cd += dz;
             cdx += dz * (xv - m);
           }
@@ -256,7 +257,7 @@ void grad_sums_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layout
 #pragma omp simd
           for (int64_t c = 0; c < C; ++c) {
             const acc_t xv = static_cast<acc_t>(x[c]);
-            const acc_t dz = static_cast<acc_t>(go[c]) * activation_grad<A>(a[c] * xv + b[c], slope);
+            const acc_t dz = chain_grad_cpu<A>(a[c] * xv + b[c], static_cast<acc_t>(go[c]), slope);
             sd[c] += dz;
             sdx[c] += dz * (xv - m[c]);
           }
@@ -312,8 +313,8 @@ void grad_input_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layou
 #pragma omp simd
         for (int64_t i = 0; i < S; ++i) {
           const acc_t xv = static_cast<acc_t>(x[i]);
-          const acc_t dz = static_cast<acc_t>(go[i]) * activation_grad<A>(a * xv + b, slope);
-          o[i] = static_cast<scalar_t>(al * dz + be * (xv - m) + ga);
+          const acc_t dz = chain_grad_cpu<A>(a * xv + b, static_cast<acc_t>(go[i]), slope);
+          o[i] = to_storage<scalar_t>(al * dz + be * (xv - m) + ga);
         }
       }
     });
@@ -329,8 +330,8 @@ void grad_input_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layou
 #pragma omp simd
         for (int64_t c = 0; c < C; ++c) {
           const acc_t xv = static_cast<acc_t>(x[c]);
-          const acc_t dz = static_cast<acc_t>(go[c]) * activation_grad<A>(a[c] * xv + b[c], slope);
-          o[c] = static_cast<scalar_t>(al[c] * dz + be[c] * (xv - m[c]) + ga[c]);
+          const acc_t dz = chain_grad_cpu<A>(a[c] * xv + b[c], static_cast<acc_t>(go[c]), slope);
+          o[c] = to_storage<scalar_t>(al[c] * dz + be[c] * (xv - m[c]) + ga[c]);
         }
       }
     });
