@@ -203,3 +203,21 @@ def test_piecewise_activations_at_zero(device, dtype, activation):
     (gx,) = torch.autograd.grad(out, x, grad)
     (gr,) = torch.autograd.grad(expected, xr, grad)
     torch.testing.assert_close(gx, gr, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("instance", [False, True])
+def test_large_planes_are_split_without_changing_results(device, instance):
+    # 2 planes of 200 x 200 values: more than one work item per plane on the CPU.
+    torch.manual_seed(0)
+    x = (torch.randn(1, 2, 200, 200, dtype=torch.float64) * 2 + 5).to(device)
+    w, b = _params(2, dtype=torch.float64, device=device)
+    kw = dict(training=True, instance=instance, momentum=0.1, eps=1e-5, activation="leaky_relu",
+              negative_slope=0.1)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out = norm_act(xa, w, b, **kw)
+    ref = reference.norm_act(xb, w, b, None, None, **kw)
+    torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10)
+    grad = torch.randn_like(ref)
+    out.backward(grad)
+    ref.backward(grad)
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-10, atol=1e-10)
