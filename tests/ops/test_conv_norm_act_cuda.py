@@ -64,7 +64,8 @@ def test_every_activation_and_eval_mode_on_cuda(activation):
     for training in (True, False):
         results = []
         for device in ("cpu", "cuda"):
-            xd, wd, bd, rmd, rvd = (t.to(device) for t in (x, w, b, rm, rv))
+            # Copies: training updates the running statistics in place.
+            xd, wd, bd, rmd, rvd = (t.to(device, copy=True) for t in (x, w, b, rm, rv))
             xd.requires_grad_()
             out = norm_act(xd, wd, bd, rmd, rvd, training=training, activation=activation)
             (gx,) = torch.autograd.grad(out.square().sum(), xd)
