@@ -5,6 +5,7 @@ in :mod:`fusegen.ops.reference`.
 """
 
 from . import reference
+from .nlm import nlm_denoise
 from .weighted_sum import weighted_sum
 
-__all__ = ["reference", "weighted_sum"]
+__all__ = ["nlm_denoise", "reference", "weighted_sum"]
