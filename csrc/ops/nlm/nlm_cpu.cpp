@@ -30,13 +30,23 @@ namespace {
 // search margins) cost little, short enough to give every core work on one 512x512 image.
 constexpr int64_t kStripRows = 32;
 
-// exp(x) for x <= 0, in straight-line arithmetic so that it vectorizes (std::exp does not):
-// Cephes' expf polynomial, relative error ~2e-7 — below float32 rounding of the weighted sums.
-inline float exp_nonpositive(float x) {
-  const bool underflow = x < -87.0f;
-  x = underflow ? -87.0f : x;
-  const float n = static_cast<float>(static_cast<int32_t>(x * 1.44269504f - 0.5f));  // round
-  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+// The weight exp(-max(d2 - 2 sigma^2, 0) / h^2) from d2 * inv_count.
+//
+// The float version is written to vectorize: std::exp does not, and GCC keeps comparisons of
+// floats as branches (they might raise floating-point exceptions), so the clamps compare the
+// floats' bit patterns as integers, which order like the values for non-negative floats.
+// exp is Cephes' expf polynomial, relative error ~2e-7, below float32 rounding of the sums.
+inline float nlm_weight(float mean_d2, float two_sigma2, float inv_h2) {
+  constexpr int32_t kBitsOf87 = 0x42AE0000;  // exp(-87) is the last normal float
+  int32_t excess = std::bit_cast<int32_t>(mean_d2 - two_sigma2);
+  excess &= ~(excess >> 31);  // max(., 0): negative floats have the sign bit set
+  int32_t t = std::bit_cast<int32_t>(std::bit_cast<float>(excess) * inv_h2);
+  const int32_t keep = -static_cast<int32_t>(t < kBitsOf87);  // all ones, or 0 for +inf, NaN
+  t = t < kBitsOf87 ? t : kBitsOf87;
+  const float x = -std::bit_cast<float>(t);
+  const int32_t n = static_cast<int32_t>(x * 1.44269504f - 0.5f);  // round(x / ln 2), x <= 0
+  const float nf = static_cast<float>(n);
+  const float r = x - nf * 0.693359375f + nf * 2.12194440e-4f;    // x - n ln 2, in two steps
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
@@ -44,11 +54,13 @@ inline float exp_nonpositive(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  const float scale = std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
-  return underflow ? 0.0f : p * scale;
+  const float e = p * std::bit_cast<float>((n + 127) << 23);  // times 2^n
+  return std::bit_cast<float>(std::bit_cast<int32_t>(e) & keep);
 }
 
-inline double exp_nonpositive(double x) { return std::exp(x); }
+inline double nlm_weight(double mean_d2, double two_sigma2, double inv_h2) {
+  return std::exp(-std::max(mean_d2 - two_sigma2, 0.0) * inv_h2);
+}
 
 template <typename acc_t>
 struct Workspace {
@@ -136,6 +148,31 @@ class StripDenoiser {
     }
   }
 
+  // dist[x] = sum of column[x .. x + patch_size): running sums, 2 additions a pixel whatever
+  // the patch size. A running sum is a serial chain of additions, so the row is cut into
+  // kChains segments whose chains interleave and hide the additions' latency.
+  void box_along_row(const acc_t* column, int64_t cols, acc_t* dist) const {
+    constexpr int64_t kChains = 8;
+    const int64_t seg = (cols + kChains - 1) / kChains;
+    const int64_t full = cols / seg;  // segments of length seg; the next one is shorter
+    acc_t sum[kChains] = {};
+    for (int64_t k = 0; k * seg < cols; ++k) {
+      for (int64_t x = k * seg; x < k * seg + patch_; ++x) sum[k] += column[x];
+      dist[k * seg] = sum[k];
+    }
+    for (int64_t i = 1; i < seg; ++i) {
+      for (int64_t k = 0; k < full; ++k) {
+        const int64_t x = k * seg + i;
+        sum[k] += column[x + patch_ - 1] - column[x - 1];
+        dist[x] = sum[k];
+      }
+    }
+    for (int64_t x = full * seg + 1; x < cols; ++x) {
+      sum[full] += column[x + patch_ - 1] - column[x - 1];
+      dist[x] = sum[full];
+    }
+  }
+
   // Weights of offset (dy, dx) for every pixel p whose pair (p, p + o) touches the strip:
   // rows [y0 - dy, y0 + T), columns [x_lo, x_lo + W + |dx|) with x_lo = min(0, -dx).
   void weigh_offset(int64_t y0, int64_t T, int64_t dy, int64_t dx, Workspace<acc_t>& ws) const {
@@ -164,21 +201,11 @@ class StripDenoiser {
 #pragma omp simd
         for (int64_t x = 0; x < ext_cols; ++x) column[x] += e[x];
       }
-      // Row sums over the patch's columns: a running sum (a serial chain, but 2 adds a pixel).
-      acc_t sum = 0;
-      for (int64_t x = 0; x < patch_; ++x) sum += column[x];
-      dist[0] = sum;
-      for (int64_t x = 1; x < cols; ++x) {
-        sum += column[x + patch_ - 1] - column[x - 1];
-        dist[x] = sum;
-      }
+      box_along_row(column, cols, dist);
       acc_t* w = ws.weights.data() + j * cols;
       const acc_t inv_count = inv_count_, two_sigma2 = two_sigma2_, inv_h2 = inv_h2_;
 #pragma omp simd
-      for (int64_t x = 0; x < cols; ++x) {
-        const acc_t excess = std::max(dist[x] * inv_count - two_sigma2, acc_t(0));
-        w[x] = exp_nonpositive(-excess * inv_h2);
-      }
+      for (int64_t x = 0; x < cols; ++x) w[x] = nlm_weight(dist[x] * inv_count, two_sigma2, inv_h2);
     }
   }
 
