@@ -1,5 +1,5 @@
 """The sub-commands of ``fusegen``; each module adds one with ``register(subparsers)``."""
 
-from . import info
+from . import denoise, info
 
-COMMANDS = [info]
+COMMANDS = [info, denoise]
