@@ -5,7 +5,8 @@
 #   make demo        build, then run the demo (writes demo-output/)
 #   make bench       build, then run the benchmarks and print ratio tables
 #   make install     build and install fusegen into .venv
-#   make cuda-check  compile and link the CUDA kernels against a CUDA build of torch (no GPU needed)
+#   make cuda-check  compile and link the CUDA kernels against a CUDA build of torch (no GPU
+#                    needed), then run the test suite on that build
 #
 # Override the torch requirement with e.g. `make test TORCH_SPEC="torch>=2.4"`.
 
@@ -45,7 +46,7 @@ bench: install
 
 $(CUDA_VENV)/.deps: Makefile
 	test -x $(CUDA_VENV)/bin/python || $(PYTHON_BOOT) -m venv $(CUDA_VENV)
-	$(CUDA_VENV)/bin/python -m pip install --quiet "$(CUDA_TORCH_SPEC)" $(BUILD_DEPS)
+	$(CUDA_VENV)/bin/python -m pip install --quiet "$(CUDA_TORCH_SPEC)" $(BUILD_DEPS) pytest hypothesis
 	touch $@
 
 cuda-check: $(CUDA_VENV)/.deps
@@ -55,6 +56,8 @@ cuda-check: $(CUDA_VENV)/.deps
 	  --config-settings=build-dir=build/cuda-check .
 	cd tests && ../$(CUDA_VENV)/bin/python -c "import fusegen; i = fusegen.build_info(); \
 	  assert i['cuda'], i; print('cuda-check: CUDA kernels compiled and linked for', i['cuda_archs'])"
+	# The CUDA build must also serve CPU tensors: run the suite on it (GPU tests skip here).
+	$(CUDA_VENV)/bin/python -m pytest -q -x $(PYTEST_ARGS)
 
 clean:
 	rm -rf build dist demo-output .benchmarks

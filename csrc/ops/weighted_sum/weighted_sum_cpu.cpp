@@ -6,6 +6,7 @@
 #include "ops/weighted_sum/weighted_sum.h"
 
 #include "common/checks.h"
+#include "common/float_convert.h"
 
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -75,7 +76,7 @@ void forward_kernel(const Problem& p, at::Tensor& out) {
       }
       scalar_t* yr = y + r.start;
 #pragma omp simd
-      for (int64_t i = 0; i < r.length; ++i) yr[i] = static_cast<scalar_t>(acc[i]);
+      for (int64_t i = 0; i < r.length; ++i) yr[i] = to_storage<scalar_t>(acc[i]);
     }
   });
 }
@@ -106,7 +107,7 @@ void backward_kernel(const Problem& p, const at::Tensor& grad, std::vector<at::T
           const acc_t wk = weight_of(w, p, k, r.sample);
           scalar_t* gxk = gxs[k] + r.start;
 #pragma omp simd
-          for (int64_t i = 0; i < r.length; ++i) gxk[i] = static_cast<scalar_t>(wk * gbuf[i]);
+          for (int64_t i = 0; i < r.length; ++i) gxk[i] = to_storage<scalar_t>(wk * gbuf[i]);
         }
         if (want_weights) {
           const scalar_t* xk = xs[k] + r.start;

@@ -1,5 +1,5 @@
 """The sub-commands of ``fusegen``; each module adds one with ``register(subparsers)``."""
 
-from . import denoise, info
+from . import demo, denoise, info
 
-COMMANDS = [info, denoise]
+COMMANDS = [info, demo, denoise]

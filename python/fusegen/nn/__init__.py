@@ -1,6 +1,8 @@
 """fusegen's modules, built on the fused operators."""
 
+from .conv_norm_act import FusedConvNormAct
+from .fuse import fuse
 from .nlm import NLMDenoise
 from .weighted_sum import WeightedSum
 
-__all__ = ["NLMDenoise", "WeightedSum"]
+__all__ = ["FusedConvNormAct", "NLMDenoise", "WeightedSum", "fuse"]

@@ -41,6 +41,7 @@ def weighted_sum(
     xs = tensor_sequence(inputs, "inputs")
     if not isinstance(weights, torch.Tensor):
         weights = _weights_from_numbers(weights, xs)
+    check_arguments(xs, weights)
     return torch.ops.fusegen.weighted_sum(xs, weights)
 
 
@@ -57,11 +58,9 @@ def _weights_from_numbers(weights: object, xs: list[torch.Tensor]) -> torch.Tens
         raise TypeError(f"weights must be numbers, got {weights!r}") from exc
 
 
-# --- what torch.compile and autograd need to know about the operator -----------------------
-
-
-def _check_like_the_kernel(xs: list[torch.Tensor], weights: torch.Tensor) -> None:
-    """The compiled operator's checks, for fake tensors (torch.compile), which never reach it."""
+def check_arguments(xs: list[torch.Tensor], weights: torch.Tensor) -> None:
+    """The compiled operator's checks, in Python: for fake tensors under torch.compile (which
+    never reach the compiled code), and so that mixed-device calls fail before dispatch."""
     if not xs:
         raise ValueError("inputs must hold at least one tensor, got none")
     first = check_float_tensor(xs[0], "inputs[0]")
@@ -88,9 +87,25 @@ def _check_like_the_kernel(xs: list[torch.Tensor], weights: torch.Tensor) -> Non
     raise ValueError(f"weights must have shape {expected}, got {tuple(weights.shape)}")
 
 
+# --- what torch.compile and autograd need to know about the operator -----------------------
+
+
+def _is_non_overlapping_and_dense(t: torch.Tensor) -> bool:
+    """Tensor.is_non_overlapping_and_dense of C++: the strides tile one block of memory."""
+    expected = 1
+    for size, stride in sorted(
+        ((size, stride) for size, stride in zip(t.shape, t.stride()) if size != 1),
+        key=lambda pair: pair[1],
+    ):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
 def _output_like(first: torch.Tensor, per_sample: bool) -> torch.Tensor:
     """An empty result in the layout the kernel writes (mirrors allocate_like_inputs in C++)."""
-    dense = torch._prims_common.is_non_overlapping_and_dense(first)
+    dense = _is_non_overlapping_and_dense(first)
     sample_outermost = (
         not per_sample
         or first.dim() == 0
@@ -104,13 +119,13 @@ def _output_like(first: torch.Tensor, per_sample: bool) -> torch.Tensor:
 
 @torch.library.register_fake("fusegen::weighted_sum")
 def _weighted_sum_fake(inputs, weights):
-    _check_like_the_kernel(inputs, weights)
+    check_arguments(inputs, weights)
     return _output_like(inputs[0], weights.dim() == 2)
 
 
 @torch.library.register_fake("fusegen::weighted_sum_backward")
 def _weighted_sum_backward_fake(grad, inputs, weights, inputs_need_grad, weights_need_grad):
-    _check_like_the_kernel(inputs, weights)
+    check_arguments(inputs, weights)
     per_sample = weights.dim() == 2
     grad_inputs = [_output_like(inputs[0], per_sample) for _ in inputs] if inputs_need_grad else []
     grad_weights = (
@@ -149,4 +164,49 @@ def _backward(ctx, grad):
 
 torch.library.register_autograd(
     "fusegen::weighted_sum", _backward, setup_context=_setup_context
+)
+
+
+# Double backward (gradient penalties, meta-learning). The backward is bilinear:
+#   grad_inputs[k] = w_k * g          grad_weights[k] = <g, x_k>
+# so its own gradients are weighted sums and dot products again, i.e. the same two operators.
+
+
+def _setup_backward_context(ctx, inputs, output):
+    grad, xs, weights, inputs_need_grad, weights_need_grad = inputs
+    ctx.inputs_need_grad = inputs_need_grad
+    ctx.weights_need_grad = weights_need_grad
+    ctx.num_inputs = len(xs)
+    ctx.save_for_backward(grad, weights, *xs)
+
+
+def _backward_of_backward(ctx, grad_grad_inputs, grad_grad_weights):
+    grad, weights, *xs = ctx.saved_tensors
+    needs_grad, needs_xs, needs_weights = ctx.needs_input_grad[:3]
+    ggx = None
+    if ctx.inputs_need_grad and any(g is not None for g in grad_grad_inputs):
+        ggx = [torch.zeros_like(grad) if g is None else g for g in grad_grad_inputs]
+    ggw = grad_grad_weights if ctx.weights_need_grad else None
+
+    d_grad = d_weights = None
+    d_xs = [None] * ctx.num_inputs
+    if needs_grad:
+        terms = []
+        if ggx is not None:
+            terms.append(weighted_sum(ggx, weights))
+        if ggw is not None:
+            terms.append(weighted_sum(xs, ggw.to(weights.dtype)))
+        d_grad = sum(terms) if terms else None
+    if ggw is not None and any(needs_xs):
+        # d<g, x_k>/dx_k = g, scaled by the incoming ggw_k (per sample if ggw is (K, N)).
+        d_xs, _ = torch.ops.fusegen.weighted_sum_backward(grad, xs, ggw.to(weights.dtype), True, False)
+        d_xs = [d if need else None for d, need in zip(d_xs, needs_xs)]
+    if ggx is not None and needs_weights:
+        # d(w_k g)/dw_k contracted with ggx_k is <g, ggx_k>.
+        _, d_weights = torch.ops.fusegen.weighted_sum_backward(grad, ggx, weights, False, True)
+    return d_grad, d_xs, d_weights, None, None
+
+
+torch.library.register_autograd(
+    "fusegen::weighted_sum_backward", _backward_of_backward, setup_context=_setup_backward_context
 )

@@ -1,0 +1,72 @@
+#pragma once
+// The activations of the fused block and their derivatives, written once for CPU and CUDA.
+// Derivatives take the pre-activation z (recomputed from the saved convolution output), so
+// the backward pass needs nothing saved beyond the convolution output and two (G, C) vectors.
+
+#include "ops/conv_norm_act/norm_act.h"
+
+#include <c10/macros/Macros.h>
+#include <c10/util/Exception.h>
+
+#include <cmath>
+#include <type_traits>
+
+namespace fusegen::conv_norm_act {
+
+template <Activation A>
+using ActivationTag = std::integral_constant<Activation, A>;
+
+template <Activation A, typename T>
+C10_HOST_DEVICE inline T activate(T z, T slope) {
+  if constexpr (A == Activation::ReLU) {
+    return z > T(0) ? z : T(0);
+  } else if constexpr (A == Activation::LeakyReLU) {
+    return z > T(0) ? z : z * slope;
+  } else if constexpr (A == Activation::Tanh) {
+    return std::tanh(z);
+  } else if constexpr (A == Activation::Sigmoid) {
+    return T(1) / (T(1) + std::exp(-z));
+  } else if constexpr (A == Activation::SiLU) {
+    return z / (T(1) + std::exp(-z));
+  } else {
+    return z;
+  }
+}
+
+// d activate / dz. At z == 0 ReLU and LeakyReLU take the negative side, as torch does.
+template <Activation A, typename T>
+C10_HOST_DEVICE inline T activation_grad(T z, T slope) {
+  if constexpr (A == Activation::ReLU) {
+    return z > T(0) ? T(1) : T(0);
+  } else if constexpr (A == Activation::LeakyReLU) {
+    return z > T(0) ? T(1) : slope;
+  } else if constexpr (A == Activation::Tanh) {
+    const T t = std::tanh(z);
+    return T(1) - t * t;
+  } else if constexpr (A == Activation::Sigmoid) {
+    const T s = T(1) / (T(1) + std::exp(-z));
+    return s * (T(1) - s);
+  } else if constexpr (A == Activation::SiLU) {
+    const T s = T(1) / (T(1) + std::exp(-z));
+    return s * (T(1) + z * (T(1) - s));
+  } else {
+    return T(1);
+  }
+}
+
+// Calls f(ActivationTag<A>{}) for the runtime activation a, so that kernels are compiled once
+// per activation with the choice hoisted out of their inner loops.
+template <typename F>
+void dispatch_activation(Activation a, F&& f) {
+  switch (a) {
+    case Activation::None: f(ActivationTag<Activation::None>{}); return;
+    case Activation::ReLU: f(ActivationTag<Activation::ReLU>{}); return;
+    case Activation::LeakyReLU: f(ActivationTag<Activation::LeakyReLU>{}); return;
+    case Activation::Tanh: f(ActivationTag<Activation::Tanh>{}); return;
+    case Activation::Sigmoid: f(ActivationTag<Activation::Sigmoid>{}); return;
+    case Activation::SiLU: f(ActivationTag<Activation::SiLU>{}); return;
+  }
+  TORCH_CHECK_VALUE(false, "activation code ", static_cast<int64_t>(a), " is not one of 0..5");
+}
+
+}  // namespace fusegen::conv_norm_act

@@ -1,0 +1,375 @@
+// Schemas, argument checks and per-channel coefficients of the fused normalization +
+// activation operators. The passes over the activations live in norm_act_cpu.cpp (CUDA kernels
+// are not written yet); everything here works on (G, C) vectors and is device-agnostic.
+//
+//   norm_act_forward   statistics (one reduction pass), then
+//                      out = act(weight * (y - mean) * invstd + bias) (one apply pass)
+//   norm_act_backward  activation + normalization backward: one reduction pass for
+//                      sum(dz) and sum(dz * x_hat), one pass writing grad_y
+//   update_running_stats  running mean/variance update from the saved statistics
+//   bias_act           out = act(y + bias) in one pass (no normalization, or a folded one)
+//   bias_act_backward  grad_y = grad_out * act'(y + bias) and grad_bias = sum(grad_y)
+
+#include "ops/conv_norm_act/norm_act.h"
+
+#include "common/checks.h"
+
+#include <ATen/TensorOperators.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/rsqrt.h>
+#include <ATen/ops/sum.h>
+#include <ATen/ops/zeros.h>
+#include <torch/library.h>
+
+#include <limits>
+#include <tuple>
+
+namespace fusegen::conv_norm_act {
+namespace {
+
+// ---- checks --------------------------------------------------------------------------------
+
+void check_activation(int64_t activation, double negative_slope) {
+  TORCH_CHECK_VALUE(activation >= 0 && activation <= 5,
+                    "activation must be a code in 0..5 (none, relu, leaky_relu, tanh, sigmoid, "
+                    "silu), got ", activation);
+  TORCH_CHECK_VALUE(std::isfinite(negative_slope), "negative_slope must be finite, got ",
+                    negative_slope);
+}
+
+void check_input(const at::Tensor& y, const char* name) {
+  check_float_tensor(y, name);
+  TORCH_CHECK_VALUE(y.dim() >= 2, name, " must have shape (N, C, ...), got a ", y.dim(),
+                    "-d tensor of shape ", y.sizes());
+  TORCH_CHECK_VALUE(y.is_cpu(), name, " must be a CPU tensor (no CUDA kernels yet), got ",
+                    y.device());
+}
+
+void check_like(const at::Tensor& t, const char* name, const at::Tensor& y, const char* y_name) {
+  check_float_tensor(t, name);
+  TORCH_CHECK_VALUE(t.sizes() == y.sizes(), name, " must have the shape of ", y_name, " ",
+                    y.sizes(), ", got ", t.sizes());
+  TORCH_CHECK_TYPE(t.scalar_type() == y.scalar_type(), name, " must have the dtype of ", y_name,
+                   " (", y.scalar_type(), "), got ", t.scalar_type());
+  check_same_device(t, name, y, y_name);
+}
+
+// weight, bias, running_mean, running_var: optional 1-d tensors of C values on y's device.
+void check_channel_vector(const std::optional<at::Tensor>& t, const char* name,
+                          const at::Tensor& y) {
+  if (!t.has_value() || !t->defined()) return;
+  check_float_tensor(*t, name);
+  const int64_t C = y.size(1);
+  TORCH_CHECK_VALUE(t->dim() == 1 && t->size(0) == C, name, " must have shape (", C,
+                    ",) for an input with ", C, " channels, got ", t->sizes());
+  check_same_device(*t, name, y, "the input");
+}
+
+bool present(const std::optional<at::Tensor>& t) { return t.has_value() && t->defined(); }
+
+// ---- layout --------------------------------------------------------------------------------
+
+// y itself when the kernels can walk it (NCHW-contiguous, or channels-last for 4-d), else a
+// contiguous copy. A tensor that is both (a size-1 dimension) is walked as NCHW.
+at::Tensor walkable(const at::Tensor& y) {
+  if (y.is_contiguous()) return y;
+  if (y.dim() == 4 && y.is_contiguous(at::MemoryFormat::ChannelsLast)) return y;
+  return y.contiguous();
+}
+
+Layout layout_of(const at::Tensor& y, bool per_sample) {
+  Layout l;
+  l.batch = y.size(0);
+  l.channels = y.size(1);
+  l.spatial = l.channels == 0 || l.batch == 0 ? 0 : y.numel() / (l.batch * l.channels);
+  l.channels_last = !y.is_contiguous();
+  l.per_sample = per_sample;
+  return l;
+}
+
+// t in y's layout: t itself when the strides already agree, else a copy.
+at::Tensor in_layout_of(const at::Tensor& t, const at::Tensor& y) {
+  if (t.strides() == y.strides()) return t;
+  return at::empty_like(y).copy_(t);
+}
+
+// ---- the kernels, on the tensor's device ---------------------------------------------------
+
+void run_stats(const at::Tensor& y, const Layout& l, at::Tensor& mean, at::Tensor& var) {
+  TORCH_CHECK_VALUE(y.is_cpu(), "fusegen's norm/activation kernels run on CPU only so far; got a tensor on ",
+                    y.device());
+  stats_cpu(y, l, mean, var);
+}
+
+void run_apply(const at::Tensor& y, const Layout& l, const at::Tensor& scale,
+               const at::Tensor& shift, ActParams act, at::Tensor& out) {
+  TORCH_CHECK_VALUE(y.is_cpu(), "fusegen's norm/activation kernels run on CPU only so far; got a tensor on ",
+                    y.device());
+  apply_cpu(y, l, scale, shift, act, out);
+}
+
+void run_grad_sums(const at::Tensor& g, const at::Tensor& y, const Layout& l,
+                   const at::Tensor& scale, const at::Tensor& shift, const at::Tensor& center,
+                   ActParams act, at::Tensor& sum_dz, at::Tensor& sum_dz_yc) {
+  TORCH_CHECK_VALUE(y.is_cpu(), "fusegen's norm/activation kernels run on CPU only so far; got a tensor on ",
+                    y.device());
+  grad_sums_cpu(g, y, l, scale, shift, center, act, sum_dz, sum_dz_yc);
+}
+
+void run_grad_input(const at::Tensor& g, const at::Tensor& y, const Layout& l,
+                    const at::Tensor& scale, const at::Tensor& shift, const at::Tensor& center,
+                    ActParams act, const at::Tensor& alpha, const at::Tensor& beta,
+                    const at::Tensor& gamma, at::Tensor& grad_y) {
+  TORCH_CHECK_VALUE(y.is_cpu(), "fusegen's norm/activation kernels run on CPU only so far; got a tensor on ",
+                    y.device());
+  grad_input_cpu(g, y, l, scale, shift, center, act, alpha, beta, gamma, grad_y);
+}
+
+// ---- coefficients --------------------------------------------------------------------------
+
+at::TensorOptions acc_options(const at::Tensor& y) {
+  return y.options().dtype(accumulate_type(y.scalar_type()));
+}
+
+// An optional per-channel vector as a (1, C) row in the accumulation dtype, or `fill` when absent.
+at::Tensor channel_row(const std::optional<at::Tensor>& t, const at::Tensor& y, double fill) {
+  const int64_t C = y.size(1);
+  if (!present(t)) return at::empty({1, C}, acc_options(y)).fill_(fill);
+  return t->to(accumulate_type(y.scalar_type())).reshape({1, C});
+}
+
+// Shape of save_mean / save_invstd: (C,) for batch statistics, (N, C) for per-sample ones.
+std::vector<int64_t> saved_shape(const at::Tensor& y, bool instance) {
+  if (instance) return {y.size(0), y.size(1)};
+  return {y.size(1)};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> norm_act_forward(
+    const at::Tensor& y_in, const std::optional<at::Tensor>& weight,
+    const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& running_mean,
+    const std::optional<at::Tensor>& running_var, bool training, bool instance, double eps,
+    int64_t activation, double negative_slope) {
+  check_input(y_in, "input");
+  check_activation(activation, negative_slope);
+  check_channel_vector(weight, "weight", y_in);
+  check_channel_vector(bias, "bias", y_in);
+  check_channel_vector(running_mean, "running_mean", y_in);
+  check_channel_vector(running_var, "running_var", y_in);
+  TORCH_CHECK_VALUE(present(running_mean) == present(running_var),
+                    "running_mean and running_var must be given together");
+  TORCH_CHECK_VALUE(!(instance && present(running_mean)),
+                    "running statistics are not supported with instance normalization");
+  TORCH_CHECK_VALUE(eps > 0 && std::isfinite(eps), "eps must be positive, got ", eps);
+  const bool use_input_stats = training || instance || !present(running_mean);
+
+  const at::Tensor y = walkable(y_in);
+  const Layout l = layout_of(y, instance);
+  const int64_t C = l.channels, G = l.groups();
+  const int64_t per_stat = instance ? l.spatial : l.batch * l.spatial;
+  if (use_input_stats && y.numel() > 0) {
+    TORCH_CHECK_VALUE(per_stat > 1 || !training,
+                      "expected more than 1 value per channel when training, got input of size ",
+                      y.sizes());
+  }
+
+  at::Tensor mean, var;
+  if (use_input_stats) {
+    mean = at::empty(saved_shape(y, instance), acc_options(y));
+    var = at::empty(saved_shape(y, instance), acc_options(y));
+    if (y.numel() > 0) {
+      run_stats(y, l, mean, var);
+    } else {
+      mean.fill_(std::numeric_limits<double>::quiet_NaN());
+      var.fill_(std::numeric_limits<double>::quiet_NaN());
+    }
+  } else {
+    mean = running_mean->to(accumulate_type(y.scalar_type()), /*non_blocking=*/false,
+                            /*copy=*/true);
+    var = running_var->to(accumulate_type(y.scalar_type()));
+  }
+  at::Tensor invstd = at::rsqrt(var + eps);
+
+  at::Tensor out = at::empty_like(y);
+  if (y.numel() > 0) {
+    at::Tensor scale = (channel_row(weight, y, 1.0) * invstd.reshape({G, C})).contiguous();
+    at::Tensor shift = (channel_row(bias, y, 0.0) - mean.reshape({G, C}) * scale).contiguous();
+    run_apply(y, l, scale, shift, {static_cast<Activation>(activation), negative_slope}, out);
+  }
+  return {out, mean, invstd};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> norm_act_backward(
+    const at::Tensor& grad_out, const at::Tensor& y_in, const std::optional<at::Tensor>& weight,
+    const std::optional<at::Tensor>& bias, const at::Tensor& save_mean,
+    const at::Tensor& save_invstd, bool use_input_stats, bool instance, int64_t activation,
+    double negative_slope, std::array<bool, 3> output_mask) {
+  check_input(y_in, "input");
+  check_like(grad_out, "grad_out", y_in, "input");
+  check_activation(activation, negative_slope);
+  check_channel_vector(weight, "weight", y_in);
+  check_channel_vector(bias, "bias", y_in);
+  const at::Tensor y = walkable(y_in);
+  const Layout l = layout_of(y, instance);
+  const int64_t C = l.channels, G = l.groups();
+  const std::vector<int64_t> stat_shape = saved_shape(y, instance);
+  for (const auto& [t, name] : {std::pair{&save_mean, "save_mean"}, {&save_invstd, "save_invstd"}}) {
+    TORCH_CHECK_VALUE(t->sizes() == at::IntArrayRef(stat_shape), name, " must have shape ",
+                      at::IntArrayRef(stat_shape), ", got ", t->sizes());
+    TORCH_CHECK_TYPE(t->scalar_type() == accumulate_type(y.scalar_type()), name,
+                     " must have dtype ", accumulate_type(y.scalar_type()), ", got ",
+                     t->scalar_type());
+    check_same_device(*t, name, y, "input");
+  }
+
+  const bool want_input = output_mask[0], want_weight = output_mask[1], want_bias = output_mask[2];
+  at::Tensor grad_y = want_input ? at::empty_like(y) : at::empty({0}, y.options());
+  at::Tensor grad_weight = want_weight ? at::zeros({C}, acc_options(y)) : at::empty({0}, acc_options(y));
+  at::Tensor grad_bias = want_bias ? at::zeros({C}, acc_options(y)) : at::empty({0}, acc_options(y));
+  auto param_dtype = [&](const std::optional<at::Tensor>& p, at::Tensor& g) {
+    if (present(p) && g.numel() > 0) g = g.to(p->scalar_type());
+  };
+  if (y.numel() == 0) {
+    param_dtype(weight, grad_weight);
+    param_dtype(bias, grad_bias);
+    return {grad_y, grad_weight, grad_bias};
+  }
+
+  const ActParams act{static_cast<Activation>(activation), negative_slope};
+  const at::Tensor g = in_layout_of(grad_out, y);
+  const at::Tensor mean = save_mean.reshape({G, C}).contiguous();
+  const at::Tensor invstd = save_invstd.reshape({G, C}).contiguous();
+  const at::Tensor w = channel_row(weight, y, 1.0);
+  const at::Tensor scale = (w * invstd).contiguous();
+  const at::Tensor shift = (channel_row(bias, y, 0.0) - mean * scale).contiguous();
+
+  const bool need_sums = want_weight || want_bias || (want_input && use_input_stats);
+  at::Tensor sum_dz, sum_dz_yc;
+  if (need_sums) {
+    sum_dz = at::empty({G, C}, acc_options(y));
+    sum_dz_yc = at::empty({G, C}, acc_options(y));
+    run_grad_sums(g, y, l, scale, shift, mean, act, sum_dz, sum_dz_yc);
+    if (want_weight) grad_weight = at::sum(sum_dz_yc * invstd, {0});
+    if (want_bias) grad_bias = at::sum(sum_dz, {0});
+  }
+  if (want_input) {
+    // grad_y = w * invstd * (dz - mean(dz) - x_hat * mean(dz * x_hat)), x_hat = (y - mean) * invstd
+    const at::Tensor alpha = scale.expand({G, C}).contiguous();
+    at::Tensor beta, gamma;
+    if (use_input_stats) {
+      const double count = static_cast<double>(instance ? l.spatial : l.batch * l.spatial);
+      beta = (-alpha * invstd * invstd * sum_dz_yc / count).contiguous();
+      gamma = (-alpha * sum_dz / count).contiguous();
+    } else {
+      beta = at::zeros({G, C}, acc_options(y));
+      gamma = beta;
+    }
+    run_grad_input(g, y, l, scale, shift, mean, act, alpha, beta, gamma, grad_y);
+  }
+  param_dtype(weight, grad_weight);
+  param_dtype(bias, grad_bias);
+  return {grad_y, grad_weight, grad_bias};
+}
+
+// running = (1 - momentum) * running + momentum * batch, with the unbiased batch variance, as
+// torch's BatchNorm does. A separate operator because autograd formulas can only be registered
+// for functional operators; norm_act_forward stays functional and this one only mutates buffers.
+void update_running_stats(at::Tensor& running_mean, at::Tensor& running_var,
+                          const at::Tensor& save_mean, const at::Tensor& save_invstd,
+                          double momentum, double eps, int64_t count) {
+  for (const auto& [t, name] : {std::pair<const at::Tensor*, const char*>{&running_mean, "running_mean"},
+                                {&running_var, "running_var"},
+                                {&save_mean, "save_mean"}, {&save_invstd, "save_invstd"}}) {
+    check_float_tensor(*t, name);
+    TORCH_CHECK_VALUE(t->sizes() == running_mean.sizes() && t->dim() == 1, name,
+                      " must have shape (C,) like running_mean ", running_mean.sizes(), ", got ",
+                      t->sizes());
+    check_same_device(*t, name, running_mean, "running_mean");
+  }
+  TORCH_CHECK_VALUE(count > 1, "count (values per channel) must be more than 1, got ", count);
+  // The batch variance from its saved inverse standard deviation: invstd = 1 / sqrt(var + eps).
+  const at::Tensor batch_var = save_invstd.to(at::kDouble).pow(-2) - eps;
+  const double unbias = static_cast<double>(count) / static_cast<double>(count - 1);
+  running_mean.mul_(1.0 - momentum).add_(save_mean.to(running_mean.scalar_type()), momentum);
+  running_var.mul_(1.0 - momentum).add_((batch_var * unbias).to(running_var.scalar_type()), momentum);
+}
+
+at::Tensor bias_act(const at::Tensor& y_in, const std::optional<at::Tensor>& bias,
+                    int64_t activation, double negative_slope) {
+  check_input(y_in, "input");
+  check_channel_vector(bias, "bias", y_in);
+  check_activation(activation, negative_slope);
+  const at::Tensor y = walkable(y_in);
+  at::Tensor out = at::empty_like(y);
+  if (y.numel() == 0) return out;
+  const Layout l = layout_of(y, /*per_sample=*/false);
+  const at::Tensor scale = at::ones({1, l.channels}, acc_options(y));
+  const at::Tensor shift = channel_row(bias, y, 0.0).contiguous();
+  run_apply(y, l, scale, shift, {static_cast<Activation>(activation), negative_slope}, out);
+  return out;
+}
+
+std::tuple<at::Tensor, at::Tensor> bias_act_backward(const at::Tensor& grad_out,
+                                                     const at::Tensor& y_in,
+                                                     const std::optional<at::Tensor>& bias,
+                                                     int64_t activation, double negative_slope,
+                                                     bool bias_needs_grad) {
+  check_input(y_in, "input");
+  check_like(grad_out, "grad_out", y_in, "input");
+  check_channel_vector(bias, "bias", y_in);
+  check_activation(activation, negative_slope);
+  TORCH_CHECK_VALUE(!bias_needs_grad || present(bias),
+                    "bias_needs_grad is true but no bias was given");
+  const at::Tensor y = walkable(y_in);
+  const Layout l = layout_of(y, /*per_sample=*/false);
+  const int64_t C = l.channels;
+  at::Tensor grad_y = at::empty_like(y);
+  at::Tensor grad_bias = bias_needs_grad ? at::zeros({C}, bias->options()) : at::empty({0}, y.options());
+  if (y.numel() == 0) return {grad_y, grad_bias};
+
+  const ActParams act{static_cast<Activation>(activation), negative_slope};
+  const at::Tensor g = in_layout_of(grad_out, y);
+  const at::Tensor ones = at::ones({1, C}, acc_options(y));
+  const at::Tensor zeros = at::zeros({1, C}, acc_options(y));
+  const at::Tensor shift = channel_row(bias, y, 0.0).contiguous();
+  run_grad_input(g, y, l, ones, shift, zeros, act, ones, zeros, zeros, grad_y);
+  if (bias_needs_grad) {
+    at::Tensor sum_dz = at::empty({1, C}, acc_options(y));
+    at::Tensor unused = at::empty({1, C}, acc_options(y));
+    run_grad_sums(g, y, l, ones, shift, zeros, act, sum_dz, unused);
+    grad_bias = sum_dz.reshape({C}).to(bias->scalar_type());
+  }
+  return {grad_y, grad_bias};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(fusegen, m) {
+  m.def(
+      "norm_act_forward(Tensor input, Tensor? weight, Tensor? bias, Tensor? running_mean, "
+      "Tensor? running_var, bool training, bool instance, float eps, int activation, "
+      "float negative_slope) -> (Tensor, Tensor, Tensor)");
+  m.def(
+      "update_running_stats(Tensor(a!) running_mean, Tensor(b!) running_var, Tensor save_mean, "
+      "Tensor save_invstd, float momentum, float eps, int count) -> ()");
+  m.def(
+      "norm_act_backward(Tensor grad_out, Tensor input, Tensor? weight, Tensor? bias, "
+      "Tensor save_mean, Tensor save_invstd, bool use_input_stats, bool instance, int activation, "
+      "float negative_slope, bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
+  m.def("bias_act(Tensor input, Tensor? bias, int activation, float negative_slope) -> Tensor");
+  m.def(
+      "bias_act_backward(Tensor grad_out, Tensor input, Tensor? bias, int activation, "
+      "float negative_slope, bool bias_needs_grad) -> (Tensor, Tensor)");
+}
+
+TORCH_LIBRARY_IMPL(fusegen, CPU, m) {
+  m.impl("norm_act_forward", &norm_act_forward);
+  m.impl("norm_act_backward", &norm_act_backward);
+  m.impl("update_running_stats", &update_running_stats);
+  m.impl("bias_act", &bias_act);
+  m.impl("bias_act_backward", &bias_act_backward);
+}
+
+
+}  // namespace fusegen::conv_norm_act

@@ -1,0 +1,339 @@
+// CUDA kernels for the fused weighted sum.
+//
+// Forward: a grid-stride loop over 16-byte vectors of the output; each vector reads the K
+// inputs once and accumulates in float (double for float64).
+// Backward: one block per work item (kBlockElements elements of one sample, as on the CPU, so
+// the per-item partial dot products have the layout the host reduces). Each thread keeps its
+// slice of the incoming gradient in registers, then for every input writes w_k * grad and/or
+// reduces <grad, x_k> across the block.
+//
+// Input pointers travel inside the kernel's parameters for K <= kInlinePointers, otherwise in a
+// small device table.
+
+#include "ops/weighted_sum/weighted_sum.h"
+
+#include "common/checks.h"
+
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/from_blob.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+namespace fusegen::weighted_sum {
+namespace {
+
+constexpr int kInlinePointers = 64;  // two tables of 64 pointers stay well inside 4 KiB of params
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / 32;
+constexpr int kElementsPerThread = kBlockElements / kThreads;
+static_assert(kBlockElements % kThreads == 0, "a block must tile a work item exactly");
+constexpr int kGroup = 32;  // inputs whose dot products are reduced between two block barriers
+
+template <typename T>
+struct InlineTable {
+  T ptr[kInlinePointers];
+  __device__ __forceinline__ T operator[](int k) const { return ptr[k]; }
+};
+
+template <typename T>
+struct DeviceTable {
+  const T* ptr;
+  __device__ __forceinline__ T operator[](int k) const { return ptr[k]; }
+};
+
+template <typename scalar_t, int VEC>
+struct alignas(sizeof(scalar_t) * VEC) Vector {
+  scalar_t v[VEC];
+};
+
+template <typename scalar_t, int VEC>
+__device__ __forceinline__ Vector<scalar_t, VEC> load(const scalar_t* p) {
+  return *reinterpret_cast<const Vector<scalar_t, VEC>*>(p);
+}
+
+template <typename scalar_t, int VEC>
+__device__ __forceinline__ void store(scalar_t* p, const Vector<scalar_t, VEC>& value) {
+  *reinterpret_cast<Vector<scalar_t, VEC>*>(p) = value;
+}
+
+template <typename acc_t>
+__device__ __forceinline__ acc_t weight_at(const acc_t* w, bool per_sample, int64_t N, int k, int64_t n) {
+  return per_sample ? w[k * N + n] : w[k];
+}
+
+template <typename acc_t>
+__device__ __forceinline__ acc_t warp_sum(acc_t v) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+// ---- forward ---------------------------------------------------------------------------
+
+template <typename scalar_t, int VEC, typename XTable>
+__global__ void forward_kernel(XTable xs, int K, const at::opmath_type<scalar_t>* __restrict__ w,
+                               bool per_sample, int64_t N, int64_t M, int64_t numel,
+                               scalar_t* __restrict__ out) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const int64_t num_vectors = numel / VEC;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t v = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; v < num_vectors;
+       v += stride) {
+    const int64_t offset = v * VEC;
+    const int64_t n = per_sample ? offset / M : 0;  // M % VEC == 0 when VEC > 1 and per_sample
+    acc_t acc[VEC];
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) acc[i] = 0;
+    for (int k = 0; k < K; ++k) {
+      const acc_t wk = weight_at(w, per_sample, N, k, n);
+      const Vector<scalar_t, VEC> x = load<scalar_t, VEC>(xs[k] + offset);
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) acc[i] += wk * static_cast<acc_t>(x.v[i]);
+    }
+    Vector<scalar_t, VEC> y;
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) y.v[i] = static_cast<scalar_t>(acc[i]);
+    store<scalar_t, VEC>(out + offset, y);
+  }
+  // The tail that does not fill a vector (only when numel % VEC != 0).
+  if (blockIdx.x == 0 && threadIdx.x < numel - num_vectors * VEC) {
+    const int64_t offset = num_vectors * VEC + threadIdx.x;
+    const int64_t n = per_sample ? offset / M : 0;
+    acc_t acc = 0;
+    for (int k = 0; k < K; ++k) acc += weight_at(w, per_sample, N, k, n) * static_cast<acc_t>(xs[k][offset]);
+    out[offset] = static_cast<scalar_t>(acc);
+  }
+}
+
+// ---- backward --------------------------------------------------------------------------
+
+template <typename scalar_t, int VEC, typename XTable, typename GTable>
+__global__ void __launch_bounds__(kThreads)
+backward_kernel(const scalar_t* __restrict__ grad, XTable xs, GTable gxs, int K,
+                const at::opmath_type<scalar_t>* __restrict__ w, bool per_sample, int64_t N,
+                int64_t M, int64_t blocks_per_sample, bool want_inputs,
+                at::opmath_type<scalar_t>* __restrict__ partials) {
+  using acc_t = at::opmath_type<scalar_t>;
+  constexpr int kVectorsPerThread = kElementsPerThread / VEC;
+  __shared__ acc_t warp_dots[kGroup][kWarps];
+
+  const int64_t item = blockIdx.x;
+  const int64_t n = item / blocks_per_sample;
+  const int64_t offset_in_sample = (item % blocks_per_sample) * kBlockElements;
+  const int64_t start = n * M + offset_in_sample;
+  const int64_t length = M - offset_in_sample < kBlockElements ? M - offset_in_sample : kBlockElements;
+
+  // This thread's slice of the item: vectors threadIdx.x + j * kThreads.
+  acc_t g[kVectorsPerThread][VEC];
+  bool valid[kVectorsPerThread];
+#pragma unroll
+  for (int j = 0; j < kVectorsPerThread; ++j) {
+    const int64_t e = static_cast<int64_t>(threadIdx.x + j * kThreads) * VEC;
+    valid[j] = e + VEC <= length;
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) g[j][i] = 0;
+    if (valid[j]) {
+      const Vector<scalar_t, VEC> gv = load<scalar_t, VEC>(grad + start + e);
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) g[j][i] = static_cast<acc_t>(gv.v[i]);
+    } else {
+      for (int i = 0; i < VEC && e + i < length; ++i) g[j][i] = static_cast<acc_t>(grad[start + e + i]);
+    }
+  }
+
+  const int warp = threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  for (int k = 0; k < K; ++k) {
+    if (want_inputs) {
+      const acc_t wk = weight_at(w, per_sample, N, k, n);
+      scalar_t* gx = gxs[k] + start;
+#pragma unroll
+      for (int j = 0; j < kVectorsPerThread; ++j) {
+        const int64_t e = static_cast<int64_t>(threadIdx.x + j * kThreads) * VEC;
+        if (valid[j]) {
+          Vector<scalar_t, VEC> out;
+#pragma unroll
+          for (int i = 0; i < VEC; ++i) out.v[i] = static_cast<scalar_t>(wk * g[j][i]);
+          store<scalar_t, VEC>(gx + e, out);
+        } else {
+          for (int i = 0; i < VEC && e + i < length; ++i) gx[e + i] = static_cast<scalar_t>(wk * g[j][i]);
+        }
+      }
+    }
+    if (partials != nullptr) {
+      const scalar_t* x = xs[k] + start;
+      acc_t dot = 0;
+#pragma unroll
+      for (int j = 0; j < kVectorsPerThread; ++j) {
+        const int64_t e = static_cast<int64_t>(threadIdx.x + j * kThreads) * VEC;
+        if (valid[j]) {
+          const Vector<scalar_t, VEC> xv = load<scalar_t, VEC>(x + e);
+#pragma unroll
+          for (int i = 0; i < VEC; ++i) dot += g[j][i] * static_cast<acc_t>(xv.v[i]);
+        } else {
+          for (int i = 0; i < VEC && e + i < length; ++i) dot += g[j][i] * static_cast<acc_t>(x[e + i]);
+        }
+      }
+      dot = warp_sum(dot);
+      if (lane == 0) warp_dots[k % kGroup][warp] = dot;
+      // Every kGroup inputs (and after the last) the block folds the warps' sums.
+      if (k % kGroup == kGroup - 1 || k == K - 1) {
+        __syncthreads();
+        const int group_base = k - k % kGroup;
+        if (threadIdx.x <= k - group_base) {
+          acc_t total = 0;
+#pragma unroll
+          for (int i = 0; i < kWarps; ++i) total += warp_dots[threadIdx.x][i];
+          partials[item * K + group_base + threadIdx.x] = total;
+        }
+        __syncthreads();
+      }
+    }
+  }
+}
+
+// ---- host side -------------------------------------------------------------------------
+
+bool aligned(const void* p, int bytes) { return reinterpret_cast<std::uintptr_t>(p) % bytes == 0; }
+
+template <typename T>
+InlineTable<T> inline_table(const std::vector<T>& ptrs) {
+  InlineTable<T> table{};
+  for (size_t k = 0; k < ptrs.size(); ++k) table.ptr[k] = ptrs[k];
+  return table;
+}
+
+// A device copy of a pointer table; the returned tensor must outlive the kernel's enqueueing
+// (the caching allocator keeps its memory ordered on the current stream after that).
+template <typename T>
+at::Tensor device_table(const std::vector<T>& ptrs, const at::Device& device) {
+  std::vector<int64_t> raw(ptrs.size());
+  for (size_t k = 0; k < ptrs.size(); ++k) raw[k] = reinterpret_cast<int64_t>(ptrs[k]);
+  at::Tensor host = at::from_blob(raw.data(), {static_cast<int64_t>(raw.size())}, at::kLong);
+  return host.to(device);  // synchronous from pageable memory, so `raw` may go out of scope
+}
+
+template <typename T>
+DeviceTable<T> as_table(const at::Tensor& table) {
+  return DeviceTable<T>{reinterpret_cast<const T*>(table.const_data_ptr<int64_t>())};
+}
+
+int forward_grid(int64_t work, const at::Device& device) {
+  int sms = 0;
+  C10_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device.index()));
+  const int64_t blocks = ceil_div(work, kThreads);
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(blocks, int64_t{sms} * 8)));
+}
+
+template <typename scalar_t>
+void launch_forward(const Problem& p, at::Tensor& out) {
+  using acc_t = at::opmath_type<scalar_t>;
+  constexpr int VEC = 16 / sizeof(scalar_t);
+  std::vector<const scalar_t*> xs;
+  bool vectorizable = aligned(out.const_data_ptr(), 16) && (!p.per_sample || p.sample_size % VEC == 0);
+  for (const at::Tensor& x : p.inputs) {
+    xs.push_back(x.const_data_ptr<scalar_t>());
+    vectorizable = vectorizable && aligned(xs.back(), 16);
+  }
+  const int64_t numel = out.numel();
+  const int K = static_cast<int>(p.num_inputs);
+  const acc_t* w = p.weights.const_data_ptr<acc_t>();
+  scalar_t* y = out.mutable_data_ptr<scalar_t>();
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  const int64_t N = p.num_samples, M = p.sample_size;
+
+  auto run = [&](auto table) {
+    if (vectorizable) {
+      forward_kernel<scalar_t, VEC><<<forward_grid(numel / VEC, out.device()), kThreads, 0, stream>>>(
+          table, K, w, p.per_sample, N, M, numel, y);
+    } else {
+      forward_kernel<scalar_t, 1><<<forward_grid(numel, out.device()), kThreads, 0, stream>>>(
+          table, K, w, p.per_sample, N, M, numel, y);
+    }
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  };
+  if (K <= kInlinePointers) {
+    run(inline_table(xs));
+  } else {
+    const at::Tensor table = device_table(xs, out.device());
+    run(as_table<const scalar_t*>(table));
+  }
+}
+
+template <typename scalar_t>
+void launch_backward(const Problem& p, const at::Tensor& grad, std::vector<at::Tensor>& grad_inputs,
+                     at::Tensor& partials) {
+  using acc_t = at::opmath_type<scalar_t>;
+  constexpr int VEC = 16 / sizeof(scalar_t);
+  const int K = static_cast<int>(p.num_inputs);
+  const bool want_inputs = !grad_inputs.empty();
+  const bool want_weights = partials.defined();
+
+  bool vectorizable = aligned(grad.const_data_ptr(), 16) && p.sample_size % VEC == 0;
+  // Unused tables hold the gradient's pointer: never dereferenced, but keeps them well-formed.
+  std::vector<const scalar_t*> xs(K, grad.const_data_ptr<scalar_t>());
+  std::vector<scalar_t*> gxs(K, nullptr);
+  for (int k = 0; k < K; ++k) {
+    if (want_weights) {
+      xs[k] = p.inputs[k].const_data_ptr<scalar_t>();
+      vectorizable = vectorizable && aligned(xs[k], 16);
+    }
+    if (want_inputs) {
+      gxs[k] = grad_inputs[k].mutable_data_ptr<scalar_t>();
+      vectorizable = vectorizable && aligned(gxs[k], 16);
+    }
+  }
+  const int64_t items = p.num_items();
+  TORCH_CHECK(items <= std::numeric_limits<int32_t>::max(), "fusegen::weighted_sum_backward: ",
+              items, " work items exceed the CUDA grid");
+  const acc_t* w = p.weights.const_data_ptr<acc_t>();
+  acc_t* dots = want_weights ? partials.mutable_data_ptr<acc_t>() : nullptr;
+  const scalar_t* g = grad.const_data_ptr<scalar_t>();
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  const int64_t N = p.num_samples, M = p.sample_size, bps = p.blocks_per_sample();
+
+  auto run = [&](auto x_table, auto g_table) {
+    if (vectorizable) {
+      backward_kernel<scalar_t, VEC><<<static_cast<unsigned>(items), kThreads, 0, stream>>>(
+          g, x_table, g_table, K, w, p.per_sample, N, M, bps, want_inputs, dots);
+    } else {
+      backward_kernel<scalar_t, 1><<<static_cast<unsigned>(items), kThreads, 0, stream>>>(
+          g, x_table, g_table, K, w, p.per_sample, N, M, bps, want_inputs, dots);
+    }
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  };
+  if (K <= kInlinePointers) {
+    run(inline_table(xs), inline_table(gxs));
+  } else {
+    const at::Tensor x_table = device_table(xs, grad.device());
+    const at::Tensor g_table = device_table(gxs, grad.device());
+    run(as_table<const scalar_t*>(x_table), as_table<scalar_t*>(g_table));
+  }
+}
+
+}  // namespace
+
+void forward_cuda(const Problem& p, at::Tensor& out) {
+  const c10::cuda::CUDAGuard guard(out.device());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, out.scalar_type(),
+                                  "fusegen::weighted_sum (CUDA)",
+                                  [&] { launch_forward<scalar_t>(p, out); });
+}
+
+void backward_cuda(const Problem& p, const at::Tensor& grad, std::vector<at::Tensor>& grad_inputs,
+                   at::Tensor& partials) {
+  const c10::cuda::CUDAGuard guard(grad.device());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(),
+                                  "fusegen::weighted_sum_backward (CUDA)",
+                                  [&] { launch_backward<scalar_t>(p, grad, grad_inputs, partials); });
+}
+
+}  // namespace fusegen::weighted_sum

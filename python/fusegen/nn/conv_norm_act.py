@@ -1,0 +1,254 @@
+"""``FusedConvNormAct``: Conv2d/ConvTranspose2d -> BatchNorm/InstanceNorm -> activation, fused."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..ops.conv_norm_act import ACTIVATIONS, NORMS, bias_act, conv_norm_act
+
+# torch activation modules and the fused block's names for them.
+_ACTIVATION_MODULES = {nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.Tanh: "tanh",
+                       nn.Sigmoid: "sigmoid", nn.SiLU: "silu", nn.Identity: "none"}
+
+
+class FusedConvNormAct(nn.Module):
+    """A Conv -> Norm -> Activation block computed by fusegen's fused operators.
+
+    Returns what ``nn.Sequential(conv, norm, act)`` returns, in train and eval mode, with the same
+    gradients and running statistics, and draws its initial weights exactly as ``nn.Conv2d`` /
+    ``nn.ConvTranspose2d`` do (same seed, same values).
+
+    Args:
+        in_channels, out_channels, kernel_size, stride, padding, output_padding, dilation, groups:
+            as in ``nn.Conv2d``, or ``nn.ConvTranspose2d`` when ``transposed=True``.
+        bias: a convolution bias; ``None`` (default) means one only when ``norm="none"``.
+        norm: ``"batch"`` (``nn.BatchNorm2d``: running statistics, ``momentum`` -- ``None`` for a
+            cumulative average -- and ``num_batches_tracked``), ``"instance"``
+            (``nn.InstanceNorm2d`` without running statistics) or ``"none"``.
+        activation: ``"relu"``, ``"leaky_relu"`` (``negative_slope``), ``"tanh"``, ``"sigmoid"``,
+            ``"silu"`` or ``"none"``.
+        eps, momentum, affine: as in the torch normalization modules.
+
+    Parameters and buffers: ``weight``, ``bias`` (the convolution's), ``norm_weight``,
+    ``norm_bias``, ``running_mean``, ``running_var``, ``num_batches_tracked``.
+
+    How it runs: the convolution is ATen's (oneDNN / cuDNN). In training, statistics take one
+    pass and normalize + activate another; backward fuses the activation's and the
+    normalization's gradients into two passes. In eval mode without autograd, batch norm is
+    folded into the convolution (cached until a parameter or running statistic changes) and the
+    bias + activation take a single pass.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, *,
+                 transposed: bool = False, output_padding=0, dilation=1, groups: int = 1,
+                 bias: bool | None = None, norm: str = "batch", activation: str = "relu",
+                 negative_slope: float = 0.2, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, device=None, dtype=None) -> None:
+        super().__init__()
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}, got {activation!r}")
+        if bias is None:
+            bias = norm == "none"
+        factory = {"device": device, "dtype": dtype}
+        # Build the torch convolution to take its argument checks and its initialization.
+        if transposed:
+            conv = nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride, padding,
+                                      output_padding, groups, bias, dilation, **factory)
+        else:
+            if output_padding not in (0, (0, 0)):
+                raise ValueError("output_padding is only meaningful with transposed=True")
+            conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                             groups, bias, **factory)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = conv.kernel_size, conv.stride, conv.padding
+        self.dilation, self.groups, self.transposed = conv.dilation, groups, transposed
+        self.output_padding = conv.output_padding
+        self.norm, self.activation = norm, activation
+        self.negative_slope, self.eps, self.momentum = float(negative_slope), eps, momentum
+        self.affine = affine and norm != "none"
+        self.weight = conv.weight
+        self.bias = conv.bias
+        if self.affine:
+            self.norm_weight = nn.Parameter(torch.ones(out_channels, **factory))
+            self.norm_bias = nn.Parameter(torch.zeros(out_channels, **factory))
+        else:
+            self.register_parameter("norm_weight", None)
+            self.register_parameter("norm_bias", None)
+        if norm == "batch":
+            self.register_buffer("running_mean", torch.zeros(out_channels, **factory))
+            self.register_buffer("running_var", torch.ones(out_channels, **factory))
+            self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long, device=device))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+        self._folded: tuple[tuple, torch.Tensor, torch.Tensor] | None = None
+
+    @classmethod
+    def from_modules(cls, conv: nn.Module, norm: nn.Module | None = None,
+                     act: nn.Module | None = None) -> FusedConvNormAct:
+        """A block with the parameter and buffer values (and mode) of ``conv``, ``norm``, ``act``.
+
+        ``conv``: ``nn.Conv2d`` or ``nn.ConvTranspose2d`` with ``padding_mode="zeros"``.
+        ``norm``: ``nn.BatchNorm2d`` (with running statistics), ``nn.InstanceNorm2d`` (without),
+        or ``None`` / ``nn.Identity``. ``act``: ``nn.ReLU``, ``nn.LeakyReLU``, ``nn.Tanh``,
+        ``nn.Sigmoid``, ``nn.SiLU``, or ``None`` / ``nn.Identity``.
+        """
+        if type(conv) not in (nn.Conv2d, nn.ConvTranspose2d):
+            raise TypeError(f"conv must be an nn.Conv2d or nn.ConvTranspose2d, got {type(conv).__name__}")
+        if conv.padding_mode != "zeros":
+            raise ValueError(f"conv.padding_mode must be 'zeros', got {conv.padding_mode!r}")
+        norm_name = norm_kind(norm)
+        if norm_name is None:
+            raise TypeError("norm must be an nn.BatchNorm2d, nn.InstanceNorm2d, nn.Identity or None, "
+                            f"got {type(norm).__name__}")
+        if norm_name == "batch" and not norm.track_running_stats:
+            raise ValueError("norm: BatchNorm2d without running statistics is not supported")
+        if norm_name == "instance" and norm.track_running_stats:
+            raise ValueError("norm: InstanceNorm2d with running statistics is not supported")
+        act_name = activation_kind(act)
+        if act_name is None:
+            raise TypeError("act must be an nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.SiLU, "
+                            f"nn.Identity or None, got {type(act).__name__}")
+        transposed = isinstance(conv, nn.ConvTranspose2d)
+        norm_args = {}
+        if norm_name != "none":
+            norm_args = {"eps": norm.eps, "momentum": norm.momentum, "affine": norm.affine}
+        block = cls(
+            conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+            transposed=transposed, output_padding=conv.output_padding if transposed else 0,
+            dilation=conv.dilation, groups=conv.groups, bias=conv.bias is not None, norm=norm_name,
+            activation=act_name,
+            negative_slope=act.negative_slope if isinstance(act, nn.LeakyReLU) else 0.2,
+            device=conv.weight.device, dtype=conv.weight.dtype, **norm_args,
+        )
+        with torch.no_grad():
+            block.weight.copy_(conv.weight)
+            if conv.bias is not None:
+                block.bias.copy_(conv.bias)
+            if block.norm_weight is not None:
+                block.norm_weight.copy_(norm.weight)
+                block.norm_bias.copy_(norm.bias)
+            if norm_name == "batch":
+                block.running_mean.copy_(norm.running_mean)
+                block.running_var.copy_(norm.running_var)
+                block.num_batches_tracked.copy_(norm.num_batches_tracked)
+        block.train(conv.training)
+        return block
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        conv_args = {"stride": self.stride, "padding": self.padding, "dilation": self.dilation,
+                     "groups": self.groups, "transposed": self.transposed,
+                     "output_padding": self.output_padding}
+        momentum = self.momentum
+        if self.norm == "batch":
+            if self.training:
+                self.num_batches_tracked.add_(1)
+                if momentum is None:  # a cumulative moving average, as torch's BatchNorm
+                    momentum = 1.0 / float(self.num_batches_tracked)
+            elif not self._needs_autograd(input):
+                return self._folded_forward(input, conv_args)
+        return conv_norm_act(
+            input, self.weight, self.bias, self.norm_weight, self.norm_bias, self.running_mean,
+            self.running_var, norm=self.norm, activation=self.activation,
+            negative_slope=self.negative_slope, training=self.training,
+            momentum=0.0 if momentum is None else momentum, eps=self.eps, **conv_args,
+        )
+
+    def _needs_autograd(self, input: torch.Tensor) -> bool:
+        return torch.is_grad_enabled() and (
+            input.requires_grad or any(p.requires_grad for p in self.parameters())
+        )
+
+    def _folded_forward(self, input: torch.Tensor, conv_args: dict) -> torch.Tensor:
+        weight, bias = self.folded_parameters()
+        if self.activation == "none":
+            return conv_norm_act(input, weight, bias, norm="none", activation="none", **conv_args)
+        y = conv_norm_act(input, weight, None, norm="none", activation="none", **conv_args)
+        return bias_act(y, bias, activation=self.activation, negative_slope=self.negative_slope)
+
+    def folded_parameters(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The convolution weight and bias with eval-mode batch norm folded in.
+
+        Cached; recomputed when a parameter or running statistic is modified (their version
+        counters or storage change), e.g. by an optimizer step or ``load_state_dict``.
+        """
+        if self.norm != "batch":
+            raise RuntimeError("folded_parameters needs norm='batch'")
+        tensors = (self.weight, self.bias, self.norm_weight, self.norm_bias, self.running_mean,
+                   self.running_var)
+        key = tuple((t._version, t.data_ptr(), t.dtype, t.device) if t is not None else None
+                    for t in tensors)
+        if self._folded is None or self._folded[0] != key:
+            with torch.no_grad():
+                weight, bias = fold_batch_norm(self.weight, self.bias, self.norm_weight,
+                                               self.norm_bias, self.running_mean, self.running_var,
+                                               self.eps, self.transposed, self.groups)
+            self._folded = (key, weight, bias)
+        return self._folded[1], self._folded[2]
+
+    def _apply(self, fn, recurse=True):
+        self._folded = None  # .to(), .cuda(), .half() ... make new tensors
+        return super()._apply(fn, recurse)
+
+    def extra_repr(self) -> str:
+        kind = "ConvTranspose2d" if self.transposed else "Conv2d"
+        s = (f"{kind}({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}, padding={self.padding}")
+        if self.transposed and any(self.output_padding):
+            s += f", output_padding={self.output_padding}"
+        if any(d != 1 for d in self.dilation):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        s += f", bias={self.bias is not None}), norm={self.norm!r}"
+        if self.norm != "none":
+            s += f", eps={self.eps}, affine={self.affine}"
+        if self.norm == "batch":
+            s += f", momentum={self.momentum}"
+        s += f", activation={self.activation!r}"
+        if self.activation == "leaky_relu":
+            s += f", negative_slope={self.negative_slope}"
+        return s
+
+
+def fold_batch_norm(weight, bias, norm_weight, norm_bias, running_mean, running_var, eps,
+                    transposed: bool, groups: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Convolution weight and bias that compute ``batch_norm_eval(conv(x))`` in one convolution."""
+    scale = torch.rsqrt(running_var + eps)
+    if norm_weight is not None:
+        scale = scale * norm_weight
+    shift = -running_mean * scale
+    if bias is not None:
+        shift = shift + bias * scale
+    if norm_bias is not None:
+        shift = shift + norm_bias
+    if transposed:  # (C_in, C_out / groups, kh, kw): output channel g * (C_out / groups) + j
+        c_in, per_group = weight.shape[:2]
+        w = weight.reshape(groups, c_in // groups, per_group, *weight.shape[2:])
+        w = w * scale.reshape(groups, 1, per_group, 1, 1).to(weight.dtype)
+        folded = w.reshape(weight.shape)
+    else:
+        folded = weight * scale.reshape(-1, 1, 1, 1).to(weight.dtype)
+    return folded, shift.to(weight.dtype)
+
+
+def norm_kind(module: nn.Module | None) -> str | None:
+    """``"batch"``, ``"instance"`` or ``"none"`` for a torch norm module; None if unsupported."""
+    if module is None or type(module) is nn.Identity:
+        return "none"
+    if type(module) is nn.BatchNorm2d:
+        return "batch"
+    if type(module) is nn.InstanceNorm2d:
+        return "instance"
+    return None
+
+
+def activation_kind(module: nn.Module | None) -> str | None:
+    """The fused block's name for a torch activation module; None if unsupported."""
+    if module is None:
+        return "none"
+    return _ACTIVATION_MODULES.get(type(module))

@@ -1,0 +1,38 @@
+"""Shared fixtures: the devices to test on, and dtype tolerances."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import fusegen
+
+CUDA_READY = torch.cuda.is_available() and bool(fusegen.build_info()["cuda"])
+
+# Every test that takes `device` runs on the CPU and, with the `cuda` marker, on a GPU when
+# one is visible and the CUDA kernels were compiled (`pytest -m cuda` runs only those).
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda",
+        marks=[pytest.mark.cuda, pytest.mark.skipif(not CUDA_READY, reason="needs a GPU and CUDA kernels")],
+    ),
+]
+
+# (rtol, atol) for results computed in float32 (float64 for float64) and rounded to the dtype.
+TOLERANCES = {
+    torch.float64: (1e-12, 1e-12),
+    torch.float32: (1e-5, 1e-5),
+    torch.float16: (2e-3, 2e-3),
+    torch.bfloat16: (1.6e-2, 1.6e-2),
+}
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> str:
+    return request.param
+
+
+def assert_close(actual: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype | None = None) -> None:
+    rtol, atol = TOLERANCES[dtype or expected.dtype]
+    torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol)

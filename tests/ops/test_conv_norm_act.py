@@ -1,0 +1,186 @@
+"""fusegen.ops.norm_act / bias_act / conv_norm_act against torch.nn.functional."""
+
+import pytest
+import torch
+
+from fusegen.info import registered_operators
+from fusegen.ops import bias_act, conv_norm_act, norm_act, reference
+
+ACTIVATIONS = ["none", "relu", "leaky_relu", "tanh", "sigmoid", "silu"]
+
+
+def _layouts(x):
+    yield "contiguous", x
+    yield "channels_last", x.to(memory_format=torch.channels_last)
+    yield "strided", x.transpose(2, 3).contiguous().transpose(2, 3)
+
+
+def _params(C, dtype=torch.float32):
+    g = torch.Generator().manual_seed(1)
+    return (torch.rand(C, generator=g, dtype=dtype) + 0.5, torch.randn(C, generator=g, dtype=dtype))
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("instance", [False, True])
+@pytest.mark.parametrize("training", [True, False])
+def test_norm_act_matches_functional(activation, instance, training):
+    if instance and not training:
+        pytest.skip("instance normalization always uses the input's statistics")
+    torch.manual_seed(0)
+    x0 = torch.randn(3, 5, 6, 7) * 3 + 2  # a large mean tests the accumulation
+    w, b = _params(5)
+    for name, x in _layouts(x0):
+        stats = None if instance else (torch.randn(5), torch.rand(5) + 0.5)
+        ours_stats = None if stats is None else tuple(s.clone() for s in stats)
+        xa = x.clone().requires_grad_()
+        xb = x.clone().requires_grad_()
+        wa, ba = w.clone().requires_grad_(), b.clone().requires_grad_()
+        wb, bb = w.clone().requires_grad_(), b.clone().requires_grad_()
+        kw = dict(training=training, instance=instance, momentum=0.1, eps=1e-5,
+                  activation=activation, negative_slope=0.1)
+        out = norm_act(xa, wa, ba, *(ours_stats or (None, None)), **kw)
+        ref = reference.norm_act(xb, wb, bb, *(stats or (None, None)), **kw)
+        torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5, msg=name)
+        if name == "channels_last":
+            assert out.is_contiguous(memory_format=torch.channels_last)
+        grad = torch.randn_like(ref)
+        out.backward(grad)
+        ref.backward(grad)
+        for ours, theirs in ((xa, xb), (wa, wb), (ba, bb)):
+            torch.testing.assert_close(ours.grad, theirs.grad, atol=1e-4, rtol=1e-4, msg=name)
+        if stats is not None:
+            torch.testing.assert_close(ours_stats, stats, atol=1e-6, rtol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_types_accumulate_in_float32(dtype):
+    torch.manual_seed(0)
+    x = torch.randn(4, 8, 5, 5)
+    w, b = _params(8)
+    out = norm_act(x.to(dtype), w, b, training=True, activation="silu")
+    ref = reference.norm_act(x, w, b, None, None, training=True, instance=False, momentum=0.1,
+                             eps=1e-5, activation="silu", negative_slope=0.2)
+    assert out.dtype == dtype
+    torch.testing.assert_close(out.float(), ref, atol=3e-2, rtol=3e-2)
+
+
+def test_no_affine_and_batch_size_one():
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 5, 4)
+    out = norm_act(x, training=True, instance=True, activation="relu")
+    ref = torch.relu(torch.nn.functional.instance_norm(x))
+    torch.testing.assert_close(out, ref)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_bias_act(activation):
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 3, 5, requires_grad=True)
+    b = torch.randn(4, requires_grad=True)
+    out = bias_act(x, b, activation=activation, negative_slope=0.3)
+    z = x.detach() + b.detach().view(1, -1, 1, 1)
+    expected = _act(z, activation, 0.3)
+    torch.testing.assert_close(out, expected)
+    gx, gb = torch.autograd.grad(out.sum(), (x, b))
+    zr = z.clone().requires_grad_()
+    (gz,) = torch.autograd.grad(_act(zr, activation, 0.3).sum(), zr)
+    torch.testing.assert_close(gx, gz)
+    torch.testing.assert_close(gb, gz.sum((0, 2, 3)))
+
+
+def _act(z, activation, slope):
+    F = torch.nn.functional
+    return {"none": lambda t: t, "relu": F.relu, "leaky_relu": lambda t: F.leaky_relu(t, slope),
+            "tanh": torch.tanh, "sigmoid": torch.sigmoid, "silu": F.silu}[activation](z)
+
+
+@pytest.mark.parametrize("instance", [False, True])
+@pytest.mark.parametrize("activation", ["leaky_relu", "tanh", "silu"])
+def test_gradcheck_float64(instance, activation):
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 3, 4, dtype=torch.float64, requires_grad=True)
+    w = (torch.rand(3, dtype=torch.float64) + 0.5).requires_grad_()
+    b = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    fn = lambda x, w, b: norm_act(x, w, b, training=True, instance=instance,  # noqa: E731
+                                  activation=activation, negative_slope=0.1)
+    assert torch.autograd.gradcheck(fn, (x, w, b))
+    if not instance:
+        rm, rv = torch.randn(3, dtype=torch.float64), torch.rand(3, dtype=torch.float64) + 0.5
+        evalfn = lambda x, w, b: norm_act(x, w, b, rm, rv, training=False,  # noqa: E731
+                                          activation=activation, negative_slope=0.1)
+        assert torch.autograd.gradcheck(evalfn, (x, w, b))
+    assert torch.autograd.gradcheck(lambda x, b: bias_act(x, b, activation=activation), (x, b))
+
+
+def test_gradcheck_conv_norm_act_transposed():
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 3, 3, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 3, 3, 3, dtype=torch.float64, requires_grad=True)  # groups=2: (C_in, C_out/2, k, k)
+    g = torch.ones(6, dtype=torch.float64, requires_grad=True)
+    fn = lambda x, w, g: conv_norm_act(x, w, None, g, None, transposed=True, stride=2,  # noqa: E731
+                                       padding=1, output_padding=1, groups=2, norm="batch",
+                                       activation="silu")
+    assert torch.autograd.gradcheck(fn, (x, w, g))
+
+
+def _opcheck_samples():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 4, 5)
+    w, b = _params(3)
+    act = 2
+    yield "norm_act_forward", (x.requires_grad_(), w.requires_grad_(), b, None, None, True, False, 1e-5, act, 0.2)
+    yield "norm_act_forward", (x.to(memory_format=torch.channels_last), w, b, None, None, True, True, 1e-5, 5, 0.2)
+    yield "norm_act_forward", (x, w, b, torch.zeros(3), torch.ones(3), False, False, 1e-5, 1, 0.0)
+    mean, invstd = x.mean((0, 2, 3)), torch.rsqrt(x.var((0, 2, 3), unbiased=False) + 1e-5)
+    yield "norm_act_backward", (torch.randn(2, 3, 4, 5), x.detach(), w.detach(), b, mean, invstd,
+                                True, False, act, 0.2, [True, True, True])
+    yield "norm_act_backward", (torch.randn(2, 3, 4, 5), x.detach(), None, None, mean, invstd,
+                                False, False, 3, 0.2, [True, False, False])
+    yield "update_running_stats", (torch.zeros(3), torch.ones(3), mean, invstd, 0.1, 1e-5, 40)
+    yield "bias_act", (x.detach().requires_grad_(), torch.randn(3, requires_grad=True), 4, 0.2)
+    yield "bias_act_backward", (torch.randn(2, 3, 4, 5), x.detach(), torch.randn(3), 1, 0.2, True)
+
+
+@pytest.mark.parametrize("case", list(range(8)))
+def test_opcheck(case):
+    name, args = list(_opcheck_samples())[case]
+    utils = ("test_schema", "test_autograd_registration", "test_faketensor", "test_aot_dispatch_dynamic")
+    if name.endswith("_backward"):
+        utils = utils[:-1]  # backward operators have no derivative of their own (no double backward)
+    torch.library.opcheck(getattr(torch.ops.fusegen, name), args, test_utils=utils)
+
+
+def test_every_operator_has_an_opcheck_case():
+    checked = {name for name, _ in _opcheck_samples()}
+    ours = {"norm_act_forward", "norm_act_backward", "update_running_stats", "bias_act", "bias_act_backward"}
+    assert ours <= checked
+    registered = set(registered_operators())
+    assert {f"fusegen::{n}" for n in ours} <= registered
+
+
+def test_bad_arguments_name_the_argument():
+    x = torch.randn(2, 3, 4, 4)
+    with pytest.raises(ValueError, match="weight must have shape \\(3,\\)"):
+        norm_act(x, torch.ones(4), None)
+    with pytest.raises(ValueError, match="input must have shape \\(N, C, ...\\)"):
+        norm_act(torch.randn(5))
+    with pytest.raises(TypeError, match="input must have dtype"):
+        norm_act(torch.ones(2, 3, 4, 4, dtype=torch.int32))
+    with pytest.raises(ValueError, match="activation must be one of"):
+        norm_act(x, activation="gelu")
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        norm_act(torch.randn(1, 3, 1, 1), training=True)
+    with pytest.raises(ValueError, match="input must have 3 channels"):
+        conv_norm_act(torch.randn(2, 4, 5, 5), torch.randn(6, 3, 3, 3))
+    with pytest.raises(ValueError, match="norm must be one of"):
+        conv_norm_act(x, torch.randn(6, 3, 3, 3), norm="group")
+    with pytest.raises(ValueError, match="bias must have shape"):
+        torch.ops.fusegen.bias_act(x, torch.ones(2), 1, 0.0)
+    with pytest.raises(ValueError, match="running statistics are not supported with instance"):
+        norm_act(x, None, None, torch.zeros(3), torch.ones(3), instance=True)
+
+
+def test_empty_batch():
+    x = torch.randn(0, 3, 4, 4)
+    assert norm_act(x, training=False, instance=True).shape == x.shape
+    assert bias_act(x, torch.ones(3)).shape == x.shape
