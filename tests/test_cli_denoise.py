@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+
+Image = pytest.importorskip("PIL.Image", reason="the denoise command reads and writes with Pillow")
 
 from fusegen.cli import main
 from fusegen.commands.denoise import psnr

@@ -79,19 +79,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pillow():
+    try:
+        from PIL import Image
+    except ImportError:
+        raise ValueError("reading and writing images needs Pillow: pip install pillow") from None
+    return Image
+
+
 def read_image(path: str) -> np.ndarray:
     """An 8-bit image as (H, W) for grey or (H, W, 3) for colour; alpha is dropped."""
-    from PIL import Image
-
+    Image = _pillow()
     with Image.open(path) as im:
         mode = "L" if im.mode in ("1", "L", "I", "I;16", "F", "LA") else "RGB"
         return np.asarray(im.convert(mode), dtype=np.uint8).copy()
 
 
 def write_image(path: str | Path, image: np.ndarray) -> None:
-    from PIL import Image
-
-    Image.fromarray(image).save(path)
+    _pillow().fromarray(image).save(path)
 
 
 def add_noise(image: np.ndarray, sigma: float, seed: int) -> np.ndarray:
@@ -113,8 +118,7 @@ def noisy_copy_path(output: str) -> Path:
 
 def _check_writable_format(path: str) -> None:
     """Fail before the work, not after it, when Pillow cannot write OUT's format."""
-    from PIL import Image
-
+    Image = _pillow()
     suffix = Path(path).suffix.lower()
     if suffix not in Image.registered_extensions():
         raise ValueError(f"cannot write {path!r}: unknown image file extension {suffix!r}")
