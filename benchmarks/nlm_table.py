@@ -7,7 +7,8 @@ rounded and saturated to 8 bits: the one noisy input every method sees (uint8 fo
 float in [0, 1] for fusegen and scikit-image). PSNR is measured against the clean picture.
 
 Rows per image and sigma:
-  fusegen, sigma only       the IPOL table's parameters: what a user gets with only sigma
+  fusegen, sigma only       the default (measured) table: what a user gets with only sigma
+  fusegen, IPOL table       the parameters of Buades, Coll & Morel's IPOL 2011 table
   * 7/21, best h            7x7 patch, 21x21 search, h swept over multiples of sigma
   OpenCV / skimage, recommended
                             OpenCV's documented defaults (7/21, h = hColor = 10 is its example;
@@ -38,8 +39,8 @@ from fusegen.ops import nlm_denoise
 from fusegen.ops.nlm import nlm_params
 
 # h / sigma values swept for "best h"; OpenCV has no 2 sigma^2 offset and needs larger h.
-H_FACTORS = {"fusegen": (0.3, 0.4, 0.5, 0.6, 0.8, 1.0), "skimage": (0.3, 0.4, 0.5, 0.6, 0.8, 1.0),
-             "opencv": (0.6, 0.8, 1.0, 1.2, 1.5)}
+SWEEP = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 1.0)
+H_FACTORS = {"fusegen": SWEEP, "skimage": SWEEP, "opencv": (0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.2, 1.5)}
 
 
 def psnr(image: np.ndarray, clean: np.ndarray) -> float:
@@ -109,10 +110,13 @@ def table(images: list[str], sigmas: list[float], seed: int) -> list[tuple]:
             add("noisy input", "", psnr(noisy8 / 255, clean), None)
 
             channels = 3 if clean8.ndim == 3 else 1
-            table_params = nlm_params(sigma, channels, torch.uint8)
-            out, t = run_fusegen(noisy8, sigma)
-            add("fusegen, sigma only", f"{table_params.patch_size}/{table_params.search_size}, "
-                f"h={table_params.h / sigma:.2f}σ", psnr(out, clean), t)
+            for method, table_name in (("fusegen, sigma only", "measured"),
+                                       ("fusegen, IPOL table", "ipol")):
+                params = nlm_params(sigma, channels, torch.uint8, table=table_name)
+                out, t = run_fusegen(noisy8, sigma, params.h / 255, params.patch_size,
+                                     params.search_size)
+                add(method, f"{params.patch_size}/{params.search_size}, h={params.h / sigma:.2f}σ",
+                    psnr(out, clean), t)
             p, k, t = best_over_h(lambda h: run_fusegen(noisy8, sigma, h / 255, 7, 21),
                                   H_FACTORS["fusegen"], sigma, clean)
             add("fusegen 7/21, best h", f"h={k:.2f}σ", p, t)

@@ -102,10 +102,35 @@ def test_default_parameters_follow_the_table():
         (10.0, 3, torch.float32, 255.0, (0.55 * 10, 3, 21)),
     ],
 )
-def test_parameter_table(sigma, channels, dtype, data_range, expected):
-    params = nlm_params(sigma, channels, dtype, data_range=data_range)
+def test_ipol_table(sigma, channels, dtype, data_range, expected):
+    params = nlm_params(sigma, channels, dtype, data_range=data_range, table="ipol")
     assert params.h == pytest.approx(expected[0])
     assert (params.patch_size, params.search_size) == expected[1:]
+
+
+@pytest.mark.parametrize(
+    "sigma,channels,dtype,expected",
+    [
+        (10 / 255, 1, torch.float32, (0.80 * 10 / 255, 5, 21)),
+        (25.0, 1, torch.uint8, (0.65 * 25, 7, 21)),
+        (40.0, 2, torch.uint8, (0.55 * 40, 7, 21)),
+        (50 / 255, 1, torch.float64, (0.40 * 50 / 255, 7, 21)),
+        (120.0, 1, torch.uint8, (0.30 * 120, 7, 15)),
+        (5.0, 3, torch.uint8, (0.75 * 5, 3, 21)),
+        (25 / 255, 3, torch.float16, (0.55 * 25 / 255, 3, 21)),
+        (50.0, 3, torch.uint8, (0.40 * 50, 5, 15)),
+        (80.0, 3, torch.uint8, (0.30 * 80, 3, 15)),
+    ],
+)
+def test_default_table(sigma, channels, dtype, expected):
+    params = nlm_params(sigma, channels, dtype)
+    assert params.h == pytest.approx(expected[0])
+    assert (params.patch_size, params.search_size) == expected[1:]
+
+
+def test_unknown_table_is_rejected():
+    with pytest.raises(ValueError, match="table"):
+        nlm_params(0.1, 1, table="opencv")
 
 
 def test_parameter_overrides():

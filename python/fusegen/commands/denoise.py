@@ -18,7 +18,7 @@ def register(subparsers) -> None:
         "denoise",
         help="denoise a PNG/JPEG image (grey or colour) with non-local means",
         description="Denoise an 8-bit grey or colour image. Sigma and h are on the 0-255 scale. "
-        "Without --h/--patch/--search the IPOL table's values for sigma are used.",
+        "Without --h/--patch/--search, fusegen.ops.nlm_denoise's table gives them from sigma.",
     )
     p.add_argument("input", metavar="IN", help="image file to denoise (PNG, JPEG, ...)")
     p.add_argument("-o", "--output", metavar="OUT", required=True, help="where to write the result")

@@ -14,7 +14,7 @@ class NLMDenoise(nn.Module):
     Args:
         sigma: standard deviation of the noise, in the units of the images' values.
         h, patch_size, search_size, data_range: as in :func:`fusegen.ops.nlm_denoise`; ``None``
-            takes the IPOL table's values for ``sigma`` and the input's channel count and dtype.
+            takes the default table's values for ``sigma`` and the input's channel count and dtype.
 
     The module has no parameters and is not differentiable (no backward is registered): use it
     for preprocessing or evaluation, e.g. as the first stage of a pipeline. Input (H, W),
