@@ -18,7 +18,8 @@ Rows per image and sigma:
 OpenCV's weight is exp(-d2 / h^2), d2 the mean squared difference over the patch's pixels and
 channels in 0-255 units, with no 2 sigma^2 offset; fastNlMeansDenoisingColored works in CIELab
 (h for L, hColor for a and b). scikit-image fast mode and fusegen both use
-exp(-max(d2 - 2 sigma^2, 0) / h^2), with h and sigma in the image's units.
+exp(-max(d2 - 2 sigma^2, 0) / h^2), with h and sigma in the image's units; scikit-image's
+integral-image box spans 2 * (s // 2) pixels, so its "7x7" fast-mode patch is 6x6.
 Times are the best of a few runs, with the same number of threads for OpenCV and fusegen
 (scikit-image runs on one thread).
 """
@@ -92,8 +93,8 @@ def best_over_h(run, factors, sigma, clean):
     return max(results)
 
 
-def table(images: list[str], sigmas: list[float], seed: int) -> list[tuple]:
-    rows = []
+def table(images: list[str], sigmas: list[float], seed: int):
+    """Yields (image, sigma, method, parameters, PSNR, seconds or None), one row at a time."""
     for name in images:
         clean8 = getattr(skimage.data, name)()
         if clean8.ndim == 3:
@@ -105,6 +106,7 @@ def table(images: list[str], sigmas: list[float], seed: int) -> list[tuple]:
             rng = np.random.default_rng(seed)
             noisy8 = np.clip(np.rint(clean8 + rng.normal(0, sigma, clean8.shape)), 0, 255)
             noisy8 = noisy8.astype(np.uint8)
+            rows = []
             add = lambda method, params, p, t: rows.append(  # noqa: E731
                 (label, sigma, method, params, p, t))
             add("noisy input", "", psnr(noisy8 / 255, clean), None)
@@ -130,7 +132,7 @@ def table(images: list[str], sigmas: list[float], seed: int) -> list[tuple]:
             add("skimage fast 7/21, best h", f"h={k:.2f}σ", p, t)
             out, t = run_skimage(noisy8, sigma, 0.8 * sigma, patch=5, search=13)
             add("skimage fast, recommended", "5/13, h=0.8σ", psnr(out, clean), t)
-    return rows
+            yield from rows
 
 
 def main() -> None:
