@@ -43,6 +43,8 @@ demo: install
 
 bench: install
 	$(PY) benchmarks/report.py
+	$(PY) benchmarks/nlm_table.py
+	$(PY) benchmarks/conv_table.py
 
 $(CUDA_VENV)/.deps: Makefile
 	test -x $(CUDA_VENV)/bin/python || $(PYTHON_BOOT) -m venv $(CUDA_VENV)
