@@ -1,5 +1,5 @@
 """The sub-commands of ``fusegen``; each module adds one with ``register(subparsers)``."""
 
-from . import demo, info
+from . import demo, denoise, info
 
-COMMANDS = [info, demo]
+COMMANDS = [info, demo, denoise]
