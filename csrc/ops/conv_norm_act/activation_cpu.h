@@ -41,10 +41,12 @@ inline T select_positive(T z, T if_positive, T otherwise) {
 // act(z) for the CPU loops.
 template <Activation A, typename T>
 inline T activate_cpu(T z, T slope) {
-  if constexpr (A == Activation::LeakyReLU) {
+  if constexpr (A == Activation::ReLU) {
+    return select_positive(z, z, T(0));  // `z > 0 ? z : 0` vectorizes for float, not with half
+  } else if constexpr (A == Activation::LeakyReLU) {
     return select_positive(z, z, z * slope);
   } else {
-    return activate<A>(z, slope);  // ReLU's `z > 0 ? z : 0` already vectorizes (a max)
+    return activate<A>(z, slope);
   }
 }
 

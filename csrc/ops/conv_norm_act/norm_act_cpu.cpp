@@ -107,12 +107,12 @@ void stats_kernel(const at::Tensor& y_t, const Layout& l, at::Tensor& mean_t, at
           const scalar_t* xc = x + s0;
           acc_t sum = 0;
 #pragma omp simd reduction(+ : sum)
-          for (int64_t i = 0; i < len; ++i) sum += static_cast<acc_t>(xc[i]);
+          for (int64_t i = 0; i < len; ++i) sum += to_acc<acc_t>(xc[i]);
           const acc_t chunk_mean = sum / static_cast<acc_t>(len);
           acc_t q = 0;
 #pragma omp simd reduction(+ : q)
           for (int64_t i = 0; i < len; ++i) {
-            const acc_t d = static_cast<acc_t>(xc[i]) - chunk_mean;
+            const acc_t d = to_acc<acc_t>(xc[i]) - chunk_mean;
             q += d * d;
           }
           m.merge(static_cast<double>(len), static_cast<double>(chunk_mean), static_cast<double>(q));
@@ -142,7 +142,7 @@ void stats_kernel(const at::Tensor& y_t, const Layout& l, at::Tensor& mean_t, at
         for (int64_t r = 0; r < rows; ++r) {
           const scalar_t* row = x + r * C;
 #pragma omp simd
-          for (int64_t c = 0; c < C; ++c) mean[c] += static_cast<acc_t>(row[c]);
+          for (int64_t c = 0; c < C; ++c) mean[c] += to_acc<acc_t>(row[c]);
         }
         const acc_t inv_rows = acc_t(1) / static_cast<acc_t>(rows);
         for (int64_t c = 0; c < C; ++c) mean[c] *= inv_rows;
@@ -150,7 +150,7 @@ void stats_kernel(const at::Tensor& y_t, const Layout& l, at::Tensor& mean_t, at
           const scalar_t* row = x + r * C;
 #pragma omp simd
           for (int64_t c = 0; c < C; ++c) {
-            const acc_t d = static_cast<acc_t>(row[c]) - mean[c];
+            const acc_t d = to_acc<acc_t>(row[c]) - mean[c];
             q[c] += d * d;
           }
         }
@@ -198,7 +198,7 @@ void apply_kernel(const at::Tensor& y_t, const Layout& l, const at::Tensor& scal
         scalar_t* o = out + seg.offset;
 #pragma omp simd
         for (int64_t i = 0; i < seg.len; ++i)
-          o[i] = to_storage<scalar_t>(activate_cpu<A>(a * static_cast<acc_t>(x[i]) + b, slope));
+          o[i] = to_storage<scalar_t>(activate_cpu<A>(a * to_acc<acc_t>(x[i]) + b, slope));
       }
     });
   } else {
@@ -211,7 +211,7 @@ void apply_kernel(const at::Tensor& y_t, const Layout& l, const at::Tensor& scal
         scalar_t* o = out + r * C;
 #pragma omp simd
         for (int64_t c = 0; c < C; ++c)
-          o[c] = to_storage<scalar_t>(activate_cpu<A>(a[c] * static_cast<acc_t>(x[c]) + b[c], slope));
+          o[c] = to_storage<scalar_t>(activate_cpu<A>(a[c] * to_acc<acc_t>(x[c]) + b[c], slope));
       }
     });
   }
@@ -250,8 +250,8 @@ void grad_sums_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layout
           acc_t cd = 0, cdx = 0;
 #pragma omp simd reduction(+ : cd, cdx)
           for (int64_t i = 0; i < len; ++i) {
-            const acc_t xv = static_cast<acc_t>(x[i]);
-            const acc_t dz = chain_grad_cpu<A>(a * xv + b, static_cast<acc_t>(go[i]), slope);
+            const acc_t xv = to_acc<acc_t>(x[i]);
+            const acc_t dz = chain_grad_cpu<A>(a * xv + b, to_acc<acc_t>(go[i]), slope);
             cd += dz;
             cdx += dz * (xv - m);
           }
@@ -291,8 +291,8 @@ void grad_sums_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layout
           const scalar_t* go = g + offset;
 #pragma omp simd
           for (int64_t c = 0; c < C; ++c) {
-            const acc_t xv = static_cast<acc_t>(x[c]);
-            const acc_t dz = chain_grad_cpu<A>(a[c] * xv + b[c], static_cast<acc_t>(go[c]), slope);
+            const acc_t xv = to_acc<acc_t>(x[c]);
+            const acc_t dz = chain_grad_cpu<A>(a[c] * xv + b[c], to_acc<acc_t>(go[c]), slope);
             sd[c] += dz;
             sdx[c] += dz * (xv - m[c]);
           }
@@ -311,8 +311,8 @@ void grad_sums_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layout
   acc_t* sum_dz = out_ptr<acc_t>(sum_dz_t);
   acc_t* sum_dz_yc = out_ptr<acc_t>(sum_dz_yc_t);
   for (int64_t i = 0; i < G * C; ++i) {
-    sum_dz[i] = static_cast<acc_t>(total_dz[i]);
-    sum_dz_yc[i] = static_cast<acc_t>(total_dz_yc[i]);
+    sum_dz[i] = to_acc<acc_t>(total_dz[i]);
+    sum_dz_yc[i] = to_acc<acc_t>(total_dz_yc[i]);
   }
 }
 
@@ -349,8 +349,8 @@ void grad_input_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layou
         scalar_t* o = gy + seg.offset;
 #pragma omp simd
         for (int64_t i = 0; i < seg.len; ++i) {
-          const acc_t xv = static_cast<acc_t>(x[i]);
-          const acc_t dz = chain_grad_cpu<A>(a * xv + b, static_cast<acc_t>(go[i]), slope);
+          const acc_t xv = to_acc<acc_t>(x[i]);
+          const acc_t dz = chain_grad_cpu<A>(a * xv + b, to_acc<acc_t>(go[i]), slope);
           o[i] = to_storage<scalar_t>(al * dz + be * (xv - m) + ga);
         }
       }
@@ -366,8 +366,8 @@ void grad_input_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layou
         scalar_t* o = gy + r * C;
 #pragma omp simd
         for (int64_t c = 0; c < C; ++c) {
-          const acc_t xv = static_cast<acc_t>(x[c]);
-          const acc_t dz = chain_grad_cpu<A>(a[c] * xv + b[c], static_cast<acc_t>(go[c]), slope);
+          const acc_t xv = to_acc<acc_t>(x[c]);
+          const acc_t dz = chain_grad_cpu<A>(a[c] * xv + b[c], to_acc<acc_t>(go[c]), slope);
           o[c] = to_storage<scalar_t>(al[c] * dz + be[c] * (xv - m[c]) + ga[c]);
         }
       }
