@@ -37,6 +37,12 @@ class SmallCNN(nn.Module):
             nn.Linear(2 * width * 16, feature_dim),
         )
         self.head = nn.Sequential(nn.ReLU(), nn.Linear(feature_dim, num_classes)) if num_classes else None
+        # He initialisation keeps the activations' scale through the ReLUs, so that even untrained
+        # (random) features have a spread of order 1, like the features the kernels were made for.
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         return self.body(images * 2 - 1)  # [0, 1] images centred on 0
