@@ -165,3 +165,65 @@ def _random_subsets(n: int, count: int, size: int, generator, device) -> torch.T
     gen_device = generator.device if generator is not None else torch.device("cpu")
     rows = [torch.randperm(n, generator=generator, device=gen_device)[:size] for _ in range(count)]
     return torch.stack(rows).to(device)
+
+
+# ----------------------------------------------------------------------------- k-NN manifolds
+
+def precision_recall(real_feats: torch.Tensor, fake_feats: torch.Tensor, k: int = 3,
+                     batch_size: int | None = None) -> PrecisionRecall:
+    """Improved precision and recall (Kynkäänniemi et al., 2019).
+
+    Each sample gets a ball whose radius is the distance to its k-th nearest neighbour within its
+    own set. **Precision** is the fraction of generated samples inside at least one real ball
+    (how much of what is generated looks real: fidelity); **recall** is the fraction of real
+    samples inside at least one generated ball (how much of the real variety is generated:
+    diversity). Both in [0, 1]; **higher is better**.
+
+    Args:
+        real_feats, fake_feats: (n, d) feature tensors, each with more than k rows.
+        k: neighbour that sets the ball radius (3 in the paper).
+        batch_size: rows per block of distances (default: about 32 M distances per block).
+    """
+    real, fake = _checks.pair(real_feats, fake_feats)
+    k = _checks.neighbours(k, real.shape[0], "real_feats")
+    _checks.neighbours(k, fake.shape[0], "fake_feats")
+    real_radii = kth_neighbour_radii(real, k, batch_size)
+    fake_radii = kth_neighbour_radii(fake, k, batch_size)
+    fake_inside = torch.zeros(fake.shape[0], dtype=torch.bool, device=fake.device)
+    real_inside = torch.zeros(real.shape[0], dtype=torch.bool, device=real.device)
+    # One pass over the fake-to-real distances serves both directions.
+    for start, d in distance_chunks(fake, real, batch_size):
+        rows = slice(start, start + d.shape[0])
+        fake_inside[rows] = (d <= real_radii).any(dim=1)
+        real_inside |= (d <= fake_radii[rows, None]).any(dim=0)
+    return PrecisionRecall(float(fake_inside.double().mean()), float(real_inside.double().mean()))
+
+
+def density_coverage(real_feats: torch.Tensor, fake_feats: torch.Tensor, k: int = 5,
+                     batch_size: int | None = None) -> DensityCoverage:
+    """Density and coverage (Naeem et al., 2020), robust variants of precision and recall.
+
+    Only real samples get balls (radius: distance to the k-th nearest real neighbour).
+    **Density** counts how many real balls each generated sample falls in, divided by k and
+    averaged: about 1 when both sets come from one distribution, above 1 when generated samples
+    crowd into dense real regions, below 1 when they stray; range [0, n_real / k], **higher is
+    better** up to about 1. **Coverage** is the fraction of real balls that hold at least one
+    generated sample: range [0, 1], **higher is better**; for one distribution and equal set
+    sizes it tends to 1 - 1/2^k (0.97 for k = 5).
+
+    Args:
+        real_feats, fake_feats: (n, d) feature tensors; real_feats needs more than k rows.
+        k: neighbour that sets the ball radius (5 in the paper).
+        batch_size: rows per block of distances (default: about 32 M distances per block).
+    """
+    real, fake = _checks.pair(real_feats, fake_feats)
+    k = _checks.neighbours(k, real.shape[0], "real_feats")
+    real_radii = kth_neighbour_radii(real, k, batch_size)
+    hits = torch.zeros((), dtype=torch.float64, device=real.device)
+    covered = torch.zeros(real.shape[0], dtype=torch.bool, device=real.device)
+    for _, d in distance_chunks(fake, real, batch_size):
+        inside = d <= real_radii
+        hits += inside.sum()
+        covered |= inside.any(dim=0)
+    density = float(hits) / (k * fake.shape[0])
+    return DensityCoverage(density, float(covered.double().mean()))
