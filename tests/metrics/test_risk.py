@@ -77,3 +77,13 @@ def test_risk_arguments_are_named():
         M.realism_score(real, fake, keep_fraction=0)
     with pytest.raises(ValueError, match="k=30 is larger than real_feats"):
         M.knn_distance(real, fake, k=30)
+
+
+def test_hidden_layer_catches_a_difference_that_a_linear_classifier_cannot():
+    # Same mean, twice the spread: no hyperplane separates the sets, a ReLU layer can.
+    real = gaussian(400, 2, seed=15, dtype=torch.float32)
+    fake = gaussian(400, 2, seed=16, std=2.0, dtype=torch.float32)
+    linear = M.classifier_two_sample_test(real, fake, hidden=0)
+    mlp = M.classifier_two_sample_test(real, fake, hidden=16)
+    assert linear.accuracy < 0.6
+    assert mlp.accuracy > 0.65 and mlp.p_value < 1e-6

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
+from torch.nn import functional as F
 
 # Wang et al. (2004): 11x11 Gaussian window, sigma 1.5, K1 = 0.01, K2 = 0.03.
 SSIM_WINDOW = 11
@@ -55,7 +56,7 @@ def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
     """
     data_range = _check_range(data_range)
     x, y, single = _image_pair(x, y)
-    mse = (x - y).pow(2).flatten(1).mean(1)
+    mse = F.mse_loss(x, y, reduction="none").flatten(1).mean(1)
     out = 10 * torch.log10(data_range**2 / mse)  # mse == 0 gives inf, as it should
     return out[0] if single else out
 
@@ -78,7 +79,7 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
     """
     data_range = _check_range(data_range)
     x, y, single = _image_pair(x, y)
-    n, c, h, w = x.shape
+    h, w = x.shape[-2:]
     if h < SSIM_WINDOW or w < SSIM_WINDOW:
         raise ValueError(f"ssim needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, "
                          f"got {h}x{w}")

@@ -71,13 +71,15 @@ def knn_distance(real_feats: torch.Tensor, fake_feats: torch.Tensor, k: int = 1,
 
 
 def classifier_two_sample_test(real_feats: torch.Tensor, fake_feats: torch.Tensor, folds: int = 2,
-                               hidden: int = 64, steps: int = 300, lr: float = 1e-2,
+                               hidden: int = 0, steps: int = 300, lr: float = 1e-2,
                                weight_decay: float = 1e-3, seed: int = 0) -> TwoSampleTest:
     """Classifier two-sample test (Lopez-Paz & Oquab, 2017) with a per-sample "confidence risk".
 
-    Trains a small classifier (one hidden layer of ``hidden`` ReLU units, or logistic regression
-    with ``hidden=0``) to tell real from generated features. With ``folds``-fold cross-fitting,
-    every sample is scored by a classifier that did not train on it.
+    Trains a small classifier to tell real from generated features: logistic regression by
+    default, or with ``hidden > 0`` one hidden layer of ReLU units, which also catches non-linear
+    differences but costs about ``hidden / 2`` times as much (minutes on 10k x 2048 features on a
+    laptop CPU for ``hidden=64``). With ``folds``-fold cross-fitting, every sample is scored by a
+    classifier that did not train on it.
 
     * ``accuracy``: held-out balanced accuracy, in [0, 1]. 0.5 means the classifier cannot tell
       the sets apart (**closer to 0.5 is better**); 1 means they are fully separable.

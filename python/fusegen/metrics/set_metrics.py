@@ -6,7 +6,6 @@ call these on the two (n, d) tensors. They run on whatever device the features a
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
