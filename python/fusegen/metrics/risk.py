@@ -71,15 +71,16 @@ def knn_distance(real_feats: torch.Tensor, fake_feats: torch.Tensor, k: int = 1,
 
 
 def classifier_two_sample_test(real_feats: torch.Tensor, fake_feats: torch.Tensor, folds: int = 2,
-                               hidden: int = 0, steps: int = 300, lr: float = 1e-2,
-                               weight_decay: float = 1e-3, seed: int = 0) -> TwoSampleTest:
+                               hidden: int = 0, steps: int = 100, weight_decay: float = 1e-3,
+                               seed: int = 0) -> TwoSampleTest:
     """Classifier two-sample test (Lopez-Paz & Oquab, 2017) with a per-sample "confidence risk".
 
     Trains a small classifier to tell real from generated features: logistic regression by
     default, or with ``hidden > 0`` one hidden layer of ReLU units, which also catches non-linear
     differences but costs about ``hidden / 2`` times as much (minutes on 10k x 2048 features on a
-    laptop CPU for ``hidden=64``). With ``folds``-fold cross-fitting, every sample is scored by a
-    classifier that did not train on it.
+    laptop CPU for ``hidden=64``). It is fitted by full-batch L-BFGS (at most ``steps``
+    iterations) with an L2 penalty ``weight_decay`` on the weights. With ``folds``-fold
+    cross-fitting, every sample is scored by a classifier that did not train on it.
 
     * ``accuracy``: held-out balanced accuracy, in [0, 1]. 0.5 means the classifier cannot tell
       the sets apart (**closer to 0.5 is better**); 1 means they are fully separable.
@@ -108,7 +109,7 @@ def classifier_two_sample_test(real_feats: torch.Tensor, fake_feats: torch.Tenso
     prob = torch.empty_like(y)
     for f in range(folds):
         train, test = fold != f, fold == f
-        model = _train_classifier(x[train], y[train], hidden, steps, lr, weight_decay, gen)
+        model = _train_classifier(x[train], y[train], hidden, steps, weight_decay, gen)
         prob[test] = torch.sigmoid(model(x[test]))
     n_real = real.shape[0]
     real_correct = (prob[:n_real] < 0.5).double().mean()
@@ -121,9 +122,13 @@ def classifier_two_sample_test(real_feats: torch.Tensor, fake_feats: torch.Tenso
     return TwoSampleTest(accuracy, p_value, prob[n_real:].to(fake.dtype))
 
 
-def _train_classifier(x: torch.Tensor, y: torch.Tensor, hidden: int, steps: int, lr: float,
+def _train_classifier(x: torch.Tensor, y: torch.Tensor, hidden: int, steps: int,
                       weight_decay: float, gen: torch.Generator):
-    """Full-batch Adam on standardised features, classes weighted to count equally."""
+    """Full-batch L-BFGS on standardised features, classes weighted to count equally.
+
+    L-BFGS rather than Adam: on 5k x 64 features it converges in a few dozen passes over the
+    data where Adam needed hundreds, and it has no learning rate to tune.
+    """
     mean, std = x.mean(0), x.std(0).clamp_min(1e-6)
     d = x.shape[1]
     if hidden:
@@ -132,24 +137,31 @@ def _train_classifier(x: torch.Tensor, y: torch.Tensor, hidden: int, steps: int,
     else:
         params = [torch.zeros(d), torch.zeros(())]
     params = [p.to(x.device).requires_grad_() for p in params]
+    weights = params[::2]  # the penalty spares the biases
 
-    def logits(inputs: torch.Tensor) -> torch.Tensor:
-        z = (inputs - mean) / std
+    def logits(z: torch.Tensor) -> torch.Tensor:
         if hidden:
             z = torch.relu(z @ params[0] + params[1])
         return z @ params[-2] + params[-1]
 
     n_fake = y.sum()
     pos_weight = (y.numel() - n_fake) / n_fake.clamp_min(1)
-    optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    z = (x - mean) / std  # standardised once: per iteration it would cost more than the model
+    optimizer = torch.optim.LBFGS(params, lr=1, max_iter=steps, history_size=10,
+                                  line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(logits(z), y, pos_weight=pos_weight)
+        loss = loss + weight_decay / 2 * sum(w.pow(2).sum() for w in weights)
+        loss.backward()
+        return loss
+
     with torch.enable_grad():
-        for _ in range(steps):
-            optimizer.zero_grad()
-            F.binary_cross_entropy_with_logits(logits(x), y, pos_weight=pos_weight).backward()
-            optimizer.step()
+        optimizer.step(closure)
 
     def predict(inputs: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return logits(inputs)
+            return logits((inputs - mean) / std)
 
     return predict
