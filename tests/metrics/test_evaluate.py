@@ -104,3 +104,19 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     torch.save(torch.rand(5, 1, 8, 8) * 3, tmp_path / "bright.pt")
     assert main(["evaluate", str(tmp_path / "bright.pt"), fake_path]) == 2
     assert "must lie in [0, 1]" in capsys.readouterr().err
+
+
+def test_digits_held_out_real_is_closer_than_noisy_digits():
+    """End to end on scikit-learn's digits: trained features rank a corrupted set as further away."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    digits = datasets.load_digits()
+    images = torch.tensor(digits.images[:600], dtype=torch.float32)[:, None] / 16
+    labels = torch.tensor(digits.target[:600])
+    train, held_out = images[:300], images[300:]
+    noisy = (held_out + 0.4 * torch.randn(held_out.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    extractor = M.FeatureExtractor.train_classifier(train, labels[:300], feature_dim=16, width=8, epochs=8)
+    clean = M.evaluate(train, held_out, extractor, kid_subsets=10, kid_subset_size=200)
+    corrupted = M.evaluate(train, noisy, extractor, kid_subsets=10, kid_subset_size=200)
+    assert clean["frechet_distance"] < corrupted["frechet_distance"]
+    assert clean["kid_mean"] < corrupted["kid_mean"]
+    assert clean["precision"] > corrupted["precision"]
