@@ -78,9 +78,9 @@ def classifier_two_sample_test(real_feats: torch.Tensor, fake_feats: torch.Tenso
     Trains a small classifier to tell real from generated features: logistic regression by
     default, or with ``hidden > 0`` one hidden layer of ReLU units, which also catches non-linear
     differences but costs about ``hidden / 2`` times as much per iteration. It is fitted by
-    full-batch L-BFGS (at most ``steps``
-    iterations) with an L2 penalty ``weight_decay`` on the weights. With ``folds``-fold
-    cross-fitting, every sample is scored by a classifier that did not train on it.
+    full-batch L-BFGS (at most ``steps`` iterations) with an L2 penalty ``weight_decay`` on the
+    weights. With ``folds``-fold cross-fitting, every sample is scored by a classifier that did
+    not train on it.
 
     * ``accuracy``: held-out balanced accuracy, in [0, 1]. 0.5 means the classifier cannot tell
       the sets apart (**closer to 0.5 is better**); 1 means they are fully separable.
