@@ -1,5 +1,5 @@
 """The sub-commands of ``fusegen``; each module adds one with ``register(subparsers)``."""
 
-from . import demo, denoise, info
+from . import demo, denoise, evaluate, info
 
-COMMANDS = [info, demo, denoise]
+COMMANDS = [info, demo, denoise, evaluate]
