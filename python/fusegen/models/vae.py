@@ -88,7 +88,13 @@ class ConvVAE(nn.Module):
     def loss(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """``{"loss": recon + beta * kl, "recon": ..., "kl": ...}``, means over the batch."""
         logits, mu, logvar = self(x, labels)
+        return self.elbo_terms(logits, x, mu, logvar)
+
+    def elbo_terms(self, logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor,
+                   logvar: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The loss terms from a forward pass's outputs (see :meth:`loss`)."""
         recon = F.binary_cross_entropy_with_logits(logits.float(), x.float(), reduction="sum") / len(x)
+        mu, logvar = mu.float(), logvar.float()
         kl = -0.5 * torch.sum(1 + logvar - mu.square() - logvar.exp()) / len(x)
         return {"loss": recon + self.config["beta"] * kl, "recon": recon, "kl": kl}
 
