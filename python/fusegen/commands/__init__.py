@@ -1,5 +1,5 @@
 """The sub-commands of ``fusegen``; each module adds one with ``register(subparsers)``."""
 
-from . import demo, info
+from . import demo, info, sample, train
 
-COMMANDS = [info, demo]
+COMMANDS = [info, demo, train, sample]

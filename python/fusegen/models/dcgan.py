@@ -183,8 +183,8 @@ def resolve_labels(labels, n: int, num_classes: int, generator: torch.Generator 
     if labels is None:
         return torch.randint(0, num_classes, (n,), generator=generator).to(device)
     y = torch.as_tensor(labels, dtype=torch.long)
-    if y.dim() == 0:
-        y = y.expand(n)
+    if y.numel() == 1:  # one label for every sample
+        y = y.reshape(()).expand(n)
     if y.shape != (n,):
         raise ValueError(f"labels must be one int or {n} of them, got shape {tuple(y.shape)}")
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
