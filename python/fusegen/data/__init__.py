@@ -26,14 +26,16 @@ BUILTIN = {"digits": digits, "faces": faces}
 
 def load_dataset(source: str | os.PathLike, image_size: int = 32, channels: int = 1) -> ImageDataset:
     """``"digits"``, ``"faces"``, a folder of images, or an IDX images file (its labels are read
-    from a file next to it named with ``labels`` in place of ``images``, when there is one)."""
+    from a file next to it named with ``labels`` in place of ``images`` -- and ``idx1`` in place
+    of ``idx3``, as MNIST's -- when there is one)."""
     if str(source) in BUILTIN:
         return BUILTIN[str(source)](image_size=image_size, channels=channels)
     path = Path(source)
     if path.is_dir():
         return image_folder(path, image_size, channels)
     if path.is_file():
-        labels = path.with_name(path.name.replace("images", "labels"))
+        # MNIST's naming: train-images-idx3-ubyte -> train-labels-idx1-ubyte
+        labels = path.with_name(path.name.replace("images-idx3", "labels-idx1").replace("images", "labels"))
         has_labels = labels != path and labels.is_file()
         return idx_dataset(path, labels if has_labels else None, image_size, channels)
     raise OSError(f"{source}: no such data set, folder or IDX file (built in: {', '.join(BUILTIN)})")
