@@ -16,6 +16,7 @@ class Distributed:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    owns_group: bool = False  # setup() created the process group, so teardown() ends it
 
     @property
     def enabled(self) -> bool:
@@ -28,20 +29,23 @@ class Distributed:
 
 def setup(device: str) -> Distributed:
     """Join the process group that ``torchrun`` (or any launcher setting ``RANK``,
-    ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT``) describes; a no-op for one process."""
+    ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT``) describes, unless the caller has already
+    initialized one; a no-op for one process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Distributed()
     rank = int(os.environ["RANK"])
     local_rank = int(os.environ.get("LOCAL_RANK", rank))
-    if not dist.is_initialized():
+    owns_group = not dist.is_initialized()
+    if owns_group:
         backend = "nccl" if device.startswith("cuda") else "gloo"
         dist.init_process_group(backend=backend, rank=rank, world_size=world)
-    return Distributed(rank, world, local_rank)
+    return Distributed(rank, world, local_rank, owns_group)
 
 
 def teardown(ctx: Distributed) -> None:
-    if ctx.enabled and dist.is_initialized():
+    """End the process group if :func:`setup` created it (a caller's own group stays)."""
+    if ctx.owns_group and dist.is_initialized():
         dist.destroy_process_group()
 
 
