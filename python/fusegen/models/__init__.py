@@ -7,9 +7,10 @@ generator=None)`` returning images in [0, 1]; restoration models (:class:`DnCNN`
 
 from .dcgan import DCGAN, DCGANDiscriminator, DCGANGenerator
 from .dncnn import DnCNN
+from .eager import unfuse
 from .registry import MODEL_KINDS, build_model
 from .restoration import RestorationModel
 from .vae import ConvVAE
 
 __all__ = ["DCGAN", "ConvVAE", "DCGANDiscriminator", "DCGANGenerator", "DnCNN", "MODEL_KINDS",
-           "RestorationModel", "build_model"]
+           "RestorationModel", "build_model", "unfuse"]
