@@ -15,7 +15,7 @@ VENV        ?= .venv
 PY          := $(VENV)/bin/python
 TORCH_SPEC  ?= torch==2.13.0
 BUILD_DEPS  := numpy pybind11 "scikit-build-core>=0.10" ninja "cmake>=3.26"
-TEST_DEPS   := pytest hypothesis pytest-benchmark pillow tqdm
+TEST_DEPS   := pytest hypothesis pytest-benchmark pillow tqdm scikit-learn
 BENCH_DEPS  := opencv-python-headless scikit-image
 PYTEST_ARGS ?=
 
@@ -43,6 +43,8 @@ demo: install
 
 bench: install
 	$(PY) benchmarks/report.py
+	$(PY) benchmarks/nlm_table.py
+	$(PY) benchmarks/conv_table.py
 
 $(CUDA_VENV)/.deps: Makefile
 	test -x $(CUDA_VENV)/bin/python || $(PYTHON_BOOT) -m venv $(CUDA_VENV)

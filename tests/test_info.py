@@ -50,4 +50,6 @@ def test_demo_writes_a_report(tmp_path):
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["weighted_sum"]["max_abs_error"] < 1e-5
     assert "fusegen::weighted_sum" in report["info"]["operators"]
+    assert report["nlm"]["psnr_denoised_db"] > report["nlm"]["psnr_noisy_db"] + 5
+    assert (tmp_path / "nlm-denoised.png").is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

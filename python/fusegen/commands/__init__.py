@@ -1,5 +1,5 @@
 """The sub-commands of ``fusegen``; each module adds one with ``register(subparsers)``."""
 
-from . import demo, info, sample, train
+from . import demo, denoise, info, sample, train
 
-COMMANDS = [info, demo, train, sample]
+COMMANDS = [info, demo, denoise, train, sample]

@@ -2,6 +2,7 @@
 
 from .conv_norm_act import FusedConvNormAct
 from .fuse import fuse
+from .nlm import NLMDenoise
 from .weighted_sum import WeightedSum
 
-__all__ = ["FusedConvNormAct", "WeightedSum", "fuse"]
+__all__ = ["FusedConvNormAct", "NLMDenoise", "WeightedSum", "fuse"]

@@ -60,3 +60,44 @@ def norm_act(
         "silu": F.silu,
     }
     return activations[activation](y)
+
+def nlm_denoise(
+    image: torch.Tensor, sigma: float, h: float, patch_size: int, search_size: int
+) -> torch.Tensor:
+    """Non-local means pixel by pixel, straight from the definition, in float64.
+
+    For every pixel and every candidate in its search window: the mean squared difference
+    ``d2`` of the two patches over patch pixels and channels, the weight
+    ``exp(-max(d2 - 2 sigma^2, 0) / h^2)``, and the weighted mean. Borders reflect without
+    repeating the edge pixel (numpy's "reflect"). (H, W), (C, H, W) or (N, C, H, W); result in
+    the image's dtype (uint8 rounded and saturated). Meant for images of a few dozen pixels.
+    """
+    import numpy as np
+
+    batch = image.reshape((-1,) + tuple(image.shape[-3:])) if image.dim() >= 3 else image[None, None]
+    x = batch.detach().cpu().to(torch.float64).numpy()
+    rp, rs = patch_size // 2, search_size // 2
+    R = rp + rs
+    _, _, H, W = x.shape
+    out = np.empty_like(x)
+    for n in range(x.shape[0]):
+        padded = np.pad(x[n], ((0, 0), (R, R), (R, R)), mode="reflect")
+        for i in range(H):
+            for j in range(W):
+                yi, xj = i + R, j + R
+                ref = padded[:, yi - rp : yi + rp + 1, xj - rp : xj + rp + 1]
+                num = np.zeros(x.shape[1])
+                den = 0.0
+                for dy in range(-rs, rs + 1):
+                    for dx in range(-rs, rs + 1):
+                        qy, qx = yi + dy, xj + dx
+                        cand = padded[:, qy - rp : qy + rp + 1, qx - rp : qx + rp + 1]
+                        d2 = np.mean((ref - cand) ** 2)
+                        w = np.exp(-max(d2 - 2 * sigma**2, 0.0) / h**2)
+                        num += w * padded[:, qy, qx]
+                        den += w
+                out[n, :, i, j] = num / den
+    result = torch.from_numpy(out).reshape(image.shape)
+    if image.dtype == torch.uint8:
+        return result.round().clamp(0, 255).to(torch.uint8)
+    return result.to(image.dtype)

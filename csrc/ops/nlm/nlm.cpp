@@ -1,0 +1,117 @@
+// Schema, argument checks and the shared preparation (shape to (N, C, H, W), reflect padding,
+// dtype conversion) for fusegen::nlm_denoise. The arithmetic lives in nlm_cpu.cpp and
+// nlm_cuda.cu.
+
+#include "ops/nlm/nlm.h"
+
+#include "common/checks.h"
+
+#include <ATen/ops/empty.h>
+#include <ATen/ops/from_blob.h>
+#include <ATen/ops/index_select.h>
+#include <torch/library.h>
+
+#include <cmath>
+#include <vector>
+
+namespace fusegen::nlm {
+namespace {
+
+bool is_supported_image_dtype(c10::ScalarType t) { return is_supported_float(t) || t == at::kByte; }
+
+void check_window(int64_t size, const char* name) {
+  TORCH_CHECK_VALUE(size > 0 && size % 2 == 1, name, " must be a positive odd number, got ", size);
+}
+
+void check_arguments(const at::Tensor& image, double sigma, double h, int64_t patch_size,
+                     int64_t search_size) {
+  TORCH_CHECK_TYPE(image.defined(), "image must be a tensor, got an undefined tensor");
+  TORCH_CHECK_VALUE(image.dim() >= 2 && image.dim() <= 4,
+                    "image must have shape (H, W), (C, H, W) or (N, C, H, W), got ",
+                    image.dim(), " dimensions ", image.sizes());
+  TORCH_CHECK_TYPE(is_supported_image_dtype(image.scalar_type()),
+                   "image must have dtype float32, float64, float16, bfloat16 or uint8, got ",
+                   image.scalar_type());
+  TORCH_CHECK_VALUE(std::isfinite(sigma) && sigma >= 0, "sigma must be a finite number >= 0, got ",
+                    sigma);
+  TORCH_CHECK_VALUE(std::isfinite(h) && h > 0, "h must be a finite number > 0, got ", h);
+  check_window(patch_size, "patch_size");
+  check_window(search_size, "search_size");
+  TORCH_CHECK_VALUE(search_size >= patch_size, "search_size (", search_size,
+                    ") must be at least patch_size (", patch_size, ")");
+}
+
+// Index of padded position i (-pad <= i < n + pad) in a row of n values reflected about its
+// end pixels without repeating them (numpy's "reflect", OpenCV's BORDER_REFLECT_101), folded
+// as often as needed when the pad is wider than the image.
+int64_t reflect_index(int64_t i, int64_t n) {
+  if (n == 1) return 0;
+  const int64_t period = 2 * (n - 1);
+  int64_t k = i % period;
+  if (k < 0) k += period;
+  return k < n ? k : period - k;
+}
+
+at::Tensor reflect_indices(int64_t n, int64_t pad, const at::Device& device) {
+  std::vector<int64_t> idx(n + 2 * pad);
+  for (int64_t i = 0; i < n + 2 * pad; ++i) idx[i] = reflect_index(i - pad, n);
+  return at::from_blob(idx.data(), {static_cast<int64_t>(idx.size())}, at::kLong)
+      .to(device, /*non_blocking=*/false, /*copy=*/true);
+}
+
+at::Tensor as_batch(const at::Tensor& image) {
+  if (image.dim() == 2) return image.unsqueeze(0).unsqueeze(0);
+  if (image.dim() == 3) return image.unsqueeze(0);
+  return image;
+}
+
+// The kernels' result (accumulation dtype) in the image's dtype: uint8 rounds and saturates.
+at::Tensor to_image_dtype(at::Tensor result, c10::ScalarType dtype) {
+  if (dtype == at::kByte) return result.round_().clamp_(0, 255).to(at::kByte);
+  return result.to(dtype);
+}
+
+at::Tensor nlm_denoise(const at::Tensor& image, double sigma, double h, int64_t patch_size,
+                       int64_t search_size) {
+  check_arguments(image, sigma, h, patch_size, search_size);
+  if (image.numel() == 0) return at::empty(image.sizes(), image.options());
+
+  const Params params{patch_size / 2, search_size / 2, sigma, h};
+  const int64_t R = params.margin();
+  const at::Tensor batch = as_batch(image);
+  const int64_t H = batch.size(2), W = batch.size(3);
+  const c10::ScalarType acc = accumulate_type(image.scalar_type());
+  // Gathering rows then columns pads and converts in one pass and works for any strides.
+  const at::Tensor padded = batch.to(acc)
+                                .index_select(2, reflect_indices(H, R, image.device()))
+                                .index_select(3, reflect_indices(W, R, image.device()))
+                                .contiguous();
+  at::Tensor out = at::empty(batch.sizes(), padded.options());
+#ifdef FUSEGEN_WITH_CUDA
+  if (image.is_cuda()) {
+    TORCH_CHECK_VALUE(padded.numel() < (int64_t{1} << 31),
+                      "image is too large for the CUDA kernel's 32-bit indices: the padded image "
+                      "has ", padded.numel(), " elements");
+    denoise_cuda(padded, params, out);
+    return to_image_dtype(out, image.scalar_type()).view(image.sizes());
+  }
+#endif
+  TORCH_CHECK_VALUE(image.is_cpu(), "image must be a CPU or CUDA tensor, got ", image.device());
+  denoise_cpu(padded, params, out);
+  return to_image_dtype(out, image.scalar_type()).view(image.sizes());
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(fusegen, m) {
+  m.def(
+      "nlm_denoise(Tensor image, float sigma, float h, int patch_size, int search_size) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(fusegen, CPU, m) { m.impl("nlm_denoise", &nlm_denoise); }
+
+#ifdef FUSEGEN_WITH_CUDA
+TORCH_LIBRARY_IMPL(fusegen, CUDA, m) { m.impl("nlm_denoise", &nlm_denoise); }
+#endif
+
+}  // namespace fusegen::nlm

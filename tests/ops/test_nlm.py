@@ -1,0 +1,320 @@
+"""fusegen.ops.nlm_denoise against the pixel-by-pixel reference, plus its properties and errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import fusegen
+from fusegen.ops import nlm_denoise, reference
+from fusegen.ops.nlm import nlm_params
+
+needs_cuda = pytest.mark.skipif(
+    not (torch.cuda.is_available() and fusegen.build_info()["cuda"]),
+    reason="needs a CUDA GPU and fusegen built with CUDA kernels",
+)
+
+# (patch_size, search_size): the smallest windows, equal windows, and wider searches.
+WINDOWS = [(1, 1), (1, 3), (3, 3), (3, 5), (5, 7), (3, 9)]
+# Absolute tolerance against the float64 reference, for images with values in [0, 1].
+FLOAT_TOLERANCE = {torch.float64: 1e-10, torch.float32: 2e-6, torch.float16: 2e-3,
+                   torch.bfloat16: 1.6e-2}
+
+
+def noisy_image(shape, dtype=torch.float32, seed=0):
+    """A smooth ramp plus noise, in [0, 1] (0-255 for uint8)."""
+    g = torch.Generator().manual_seed(seed)
+    h, w = shape[-2:]
+    ramp = torch.linspace(0.2, 0.8, w).expand(h, w)
+    x = (ramp + 0.1 * torch.randn(shape, generator=g, dtype=torch.float64)).clamp(0, 1)
+    if dtype == torch.uint8:
+        return (x * 255).round().to(torch.uint8)
+    return x.to(dtype)
+
+
+def call(image, sigma, h, patch, search):
+    return nlm_denoise(image, sigma, h=h, patch_size=patch, search_size=search)
+
+
+@pytest.mark.parametrize("patch,search", WINDOWS)
+@pytest.mark.parametrize("shape", [(7, 9), (1, 6, 8), (3, 8, 7), (2, 2, 6, 6)])
+@pytest.mark.parametrize("sigma", [0.0, 0.1])
+def test_matches_reference_float(shape, patch, search, sigma):
+    for dtype in (torch.float64, torch.float32):
+        image = noisy_image(shape, dtype)
+        expected = reference.nlm_denoise(image, sigma, 0.15, patch, search)
+        got = call(image, sigma, 0.15, patch, search)
+        assert got.dtype == dtype and got.shape == image.shape
+        torch.testing.assert_close(got, expected, atol=FLOAT_TOLERANCE[dtype], rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("patch,search", [(3, 5), (5, 9)])
+def test_matches_reference_half_types(dtype, patch, search):
+    image = noisy_image((3, 9, 8), dtype)
+    expected = reference.nlm_denoise(image, 0.1, 0.12, patch, search)  # rounds to dtype
+    got = call(image, 0.1, 0.12, patch, search)
+    assert got.dtype == dtype
+    # One rounding of the result to the half type apart.
+    torch.testing.assert_close(got.double(), expected.double(), atol=FLOAT_TOLERANCE[dtype], rtol=0)
+
+
+@pytest.mark.parametrize("patch,search", [(3, 7), (5, 5)])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_matches_reference_uint8(patch, search, channels):
+    image = noisy_image((channels, 10, 9), torch.uint8)
+    expected = reference.nlm_denoise(image, 20.0, 30.0, patch, search)
+    got = call(image, 20.0, 30.0, patch, search)
+    assert got.dtype == torch.uint8
+    # float32 and float64 sums may round a value near .5 to neighbouring integers.
+    assert (got.int() - expected.int()).abs().max() <= 1
+
+
+@pytest.mark.parametrize("shape", [(1, 5), (4, 1), (2, 3), (1, 1)])
+def test_images_smaller_than_the_windows(shape):
+    """Reflect padding folds as often as needed when the pad is wider than the image."""
+    image = noisy_image(shape, torch.float64)
+    expected = reference.nlm_denoise(image, 0.05, 0.1, 3, 9)
+    torch.testing.assert_close(call(image, 0.05, 0.1, 3, 9), expected, atol=1e-10, rtol=0)
+
+
+def test_default_parameters_follow_the_table():
+    image = noisy_image((3, 20, 20), torch.float64)
+    params = nlm_params(0.1, channels=3, dtype=torch.float64)
+    expected = call(image, 0.1, params.h, params.patch_size, params.search_size)
+    torch.testing.assert_close(nlm_denoise(image, 0.1), expected, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "sigma,channels,dtype,data_range,expected",
+    [
+        (10 / 255, 1, torch.float32, None, (0.40 * 10 / 255, 3, 21)),
+        (20 / 255, 1, torch.float32, None, (0.40 * 20 / 255, 5, 21)),
+        (40.0, 1, torch.uint8, None, (0.35 * 40, 7, 35)),
+        (60.0, 1, torch.uint8, None, (0.35 * 60, 9, 35)),
+        (90.0, 2, torch.uint8, None, (0.30 * 90, 11, 35)),
+        (150.0, 1, torch.uint8, None, (0.30 * 150, 11, 35)),
+        (25.0, 3, torch.uint8, None, (0.55 * 25, 3, 21)),
+        (50.0, 3, torch.uint8, None, (0.40 * 50, 5, 35)),
+        (0.3, 3, torch.float32, None, (0.35 * 0.3, 7, 35)),
+        (10.0, 3, torch.float32, 255.0, (0.55 * 10, 3, 21)),
+    ],
+)
+def test_ipol_table(sigma, channels, dtype, data_range, expected):
+    params = nlm_params(sigma, channels, dtype, data_range=data_range, table="ipol")
+    assert params.h == pytest.approx(expected[0])
+    assert (params.patch_size, params.search_size) == expected[1:]
+
+
+@pytest.mark.parametrize(
+    "sigma,channels,dtype,expected",
+    [
+        (10 / 255, 1, torch.float32, (0.80 * 10 / 255, 5, 21)),
+        (25.0, 1, torch.uint8, (0.65 * 25, 7, 21)),
+        (40.0, 2, torch.uint8, (0.55 * 40, 7, 21)),
+        (50 / 255, 1, torch.float64, (0.40 * 50 / 255, 7, 21)),
+        (120.0, 1, torch.uint8, (0.30 * 120, 7, 15)),
+        (5.0, 3, torch.uint8, (0.75 * 5, 3, 21)),
+        (25 / 255, 3, torch.float16, (0.55 * 25 / 255, 3, 21)),
+        (50.0, 3, torch.uint8, (0.40 * 50, 5, 15)),
+        (80.0, 3, torch.uint8, (0.30 * 80, 3, 15)),
+    ],
+)
+def test_default_table(sigma, channels, dtype, expected):
+    params = nlm_params(sigma, channels, dtype)
+    assert params.h == pytest.approx(expected[0])
+    assert (params.patch_size, params.search_size) == expected[1:]
+
+
+def test_unknown_table_is_rejected():
+    with pytest.raises(ValueError, match="table"):
+        nlm_params(0.1, 1, table="opencv")
+
+
+def test_parameter_overrides():
+    params = nlm_params(0.1, 1, h=0.5, patch_size=9, search_size=11)
+    assert params == (0.5, 9, 11)
+    # A patch wider than the table's search window widens the search window with it.
+    assert nlm_params(0.01, 1, patch_size=25).search_size == 25
+
+
+def test_constant_image_stays_constant():
+    image = torch.full((3, 12, 10), 0.37, dtype=torch.float64)
+    torch.testing.assert_close(nlm_denoise(image, 0.1), image, atol=1e-14, rtol=0)
+    # float32 sums of a thousand equal terms round by a few ulps.
+    torch.testing.assert_close(nlm_denoise(image.float(), 0.1), image.float(), atol=4e-6, rtol=0)
+    image8 = torch.full((12, 10), 200, dtype=torch.uint8)
+    assert torch.equal(nlm_denoise(image8, 25.0), image8)
+
+
+def test_tiny_h_gives_the_input_back():
+    image = torch.rand(2, 15, 13, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(call(image, 0.0, 1e-4, 3, 7), image, atol=0, rtol=0)
+
+
+def test_huge_h_gives_the_search_window_mean():
+    image = torch.rand(2, 3, 12, 11, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    rs = 2
+    padded = F.pad(image, (rs, rs, rs, rs), mode="reflect")
+    expected = F.avg_pool2d(padded, 2 * rs + 1, stride=1)
+    torch.testing.assert_close(call(image, 0.0, 1e6, 3, 2 * rs + 1), expected, atol=1e-9, rtol=0)
+
+
+def test_batch_equals_one_image_at_a_time():
+    batch = noisy_image((3, 2, 16, 14))
+    got = call(batch, 0.1, 0.1, 3, 7)
+    for n in range(batch.shape[0]):
+        torch.testing.assert_close(got[n], call(batch[n], 0.1, 0.1, 3, 7), atol=0, rtol=0)
+
+
+def test_grey_forms_agree():
+    image = noisy_image((13, 17))
+    expected = call(image, 0.1, 0.1, 5, 9)
+    torch.testing.assert_close(call(image[None], 0.1, 0.1, 5, 9)[0], expected, atol=0, rtol=0)
+    torch.testing.assert_close(call(image[None, None], 0.1, 0.1, 5, 9)[0, 0], expected, atol=0, rtol=0)
+
+
+def test_large_image_uses_many_strips():
+    """Taller than several row strips and wider than the SIMD width: the reference on a crop."""
+    image = noisy_image((1, 100, 70), torch.float64)
+    got = call(image, 0.1, 0.1, 3, 5)
+    expected = reference.nlm_denoise(image, 0.1, 0.1, 3, 5)
+    torch.testing.assert_close(got, expected, atol=1e-10, rtol=0)
+
+
+def test_non_contiguous_and_channels_last_inputs():
+    image = noisy_image((2, 3, 16, 18))
+    expected = call(image, 0.1, 0.1, 3, 7)
+    channels_last = image.to(memory_format=torch.channels_last)
+    torch.testing.assert_close(call(channels_last, 0.1, 0.1, 3, 7), expected, atol=0, rtol=0)
+    transposed = image.transpose(-1, -2).contiguous().transpose(-1, -2)
+    torch.testing.assert_close(call(transposed, 0.1, 0.1, 3, 7), expected, atol=0, rtol=0)
+    strided = noisy_image((2, 3, 32, 18))[:, :, ::2]
+    torch.testing.assert_close(
+        call(strided, 0.1, 0.1, 3, 7), call(strided.contiguous(), 0.1, 0.1, 3, 7), atol=0, rtol=0
+    )
+
+
+@pytest.mark.parametrize("shape", [(0, 3, 8, 8), (3, 0, 8), (3, 8, 0), (0, 5)])
+def test_empty_images_give_empty_results(shape):
+    image = torch.empty(shape)
+    out = nlm_denoise(image, 0.1)
+    assert out.shape == image.shape and out.dtype == image.dtype
+
+
+def test_nan_does_not_crash_and_stays_local():
+    image = noisy_image((1, 40, 40))
+    image[0, 5, 5] = float("nan")
+    out = call(image, 0.1, 0.1, 3, 5)
+    assert out.shape == image.shape
+    # Pixels whose patches and search windows never reach the NaN are untouched by it.
+    assert torch.isfinite(out[0, 12:, 12:]).all()
+
+
+def test_operator_check():
+    image = noisy_image((2, 3, 9, 10))
+    torch.library.opcheck(torch.ops.fusegen.nlm_denoise, (image, 0.1, 0.1, 3, 5))
+    torch.library.opcheck(torch.ops.fusegen.nlm_denoise, (image[0, 0].double(), 0.0, 0.2, 1, 3))
+
+
+def test_torch_compile():
+    image = noisy_image((1, 3, 12, 12))
+
+    @torch.compile(fullgraph=True, backend="aot_eager")
+    def denoise_then_scale(x):
+        return nlm_denoise(x, 0.1, h=0.1, patch_size=3, search_size=5) * 2
+
+    torch.testing.assert_close(
+        denoise_then_scale(image), call(image, 0.1, 0.1, 3, 5) * 2, atol=0, rtol=0
+    )
+
+
+# --- errors: the message names the argument -------------------------------------------------
+
+ERRORS = [
+    (lambda x: nlm_denoise(x[0, 0, 0], 0.1), ValueError, "image"),
+    (lambda x: nlm_denoise(x[None], 0.1), ValueError, "image"),
+    (lambda x: nlm_denoise(x.to(torch.int32), 0.1), TypeError, "image"),
+    (lambda x: nlm_denoise(x.bool(), 0.1), TypeError, "image"),
+    (lambda x: nlm_denoise(x.numpy(), 0.1), TypeError, "image"),
+    (lambda x: nlm_denoise(x, -0.1), ValueError, "sigma"),
+    (lambda x: nlm_denoise(x, float("nan")), ValueError, "sigma"),
+    (lambda x: nlm_denoise(x, "0.1"), TypeError, "sigma"),
+    (lambda x: nlm_denoise(x, 0.0), ValueError, "h"),
+    (lambda x: nlm_denoise(x, 0.1, h=0.0), ValueError, "h"),
+    (lambda x: nlm_denoise(x, 0.1, h=-1.0), ValueError, "h"),
+    (lambda x: nlm_denoise(x, 0.1, patch_size=4), ValueError, "patch_size"),
+    (lambda x: nlm_denoise(x, 0.1, patch_size=0), ValueError, "patch_size"),
+    (lambda x: nlm_denoise(x, 0.1, patch_size=-3), ValueError, "patch_size"),
+    (lambda x: nlm_denoise(x, 0.1, patch_size=3.0), TypeError, "patch_size"),
+    (lambda x: nlm_denoise(x, 0.1, search_size=10), ValueError, "search_size"),
+    (lambda x: nlm_denoise(x, 0.1, search_size=-1), ValueError, "search_size"),
+    (lambda x: nlm_denoise(x, 0.1, patch_size=7, search_size=5), ValueError, "search_size"),
+    (lambda x: nlm_denoise(x, 0.1, data_range=0), ValueError, "data_range"),
+]
+
+
+@pytest.mark.parametrize("bad_call,error,name", ERRORS)
+def test_bad_arguments_raise_naming_the_argument(bad_call, error, name):
+    with pytest.raises(error, match=rf"\b{name}\b"):
+        bad_call(torch.rand(2, 3, 8, 8))
+
+
+OPERATOR_ERRORS = [
+    ((torch.rand(8),), ValueError, "image"),
+    ((torch.zeros(8, 8, dtype=torch.int16),), TypeError, "image"),
+    ((torch.rand(8, 8), -1.0), ValueError, "sigma"),
+    ((torch.rand(8, 8), 0.1, 0.0), ValueError, "h"),
+    ((torch.rand(8, 8), 0.1, 0.1, 2), ValueError, "patch_size"),
+    ((torch.rand(8, 8), 0.1, 0.1, 3, 0), ValueError, "search_size"),
+    ((torch.rand(8, 8), 0.1, 0.1, 5, 3), ValueError, "search_size"),
+]
+
+
+@pytest.mark.parametrize("args,error,name", OPERATOR_ERRORS)
+def test_the_compiled_operator_checks_its_arguments(args, error, name):
+    """Callers of torch.ops.fusegen.nlm_denoise, bypassing the wrapper, get the same errors."""
+    full = args + (0.1, 0.1, 3, 5)[len(args) - 1 :]
+    with pytest.raises(error, match=rf"\b{name}\b"):
+        torch.ops.fusegen.nlm_denoise(*full)
+
+
+# --- CUDA ------------------------------------------------------------------------------------
+
+
+@needs_cuda
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.uint8])
+@pytest.mark.parametrize("shape,patch,search", [((2, 3, 37, 45), 3, 7), ((1, 70, 33), 5, 21),
+                                                ((50, 41), 7, 35), ((4, 5, 17, 19), 1, 3)])
+def test_cuda_matches_cpu(dtype, shape, patch, search):
+    image = noisy_image(shape, dtype)
+    sigma, h = (20.0, 25.0) if dtype == torch.uint8 else (0.08, 0.1)
+    expected = call(image, sigma, h, patch, search)
+    got = call(image.cuda(), sigma, h, patch, search)
+    assert got.is_cuda and got.dtype == dtype
+    if dtype == torch.uint8:
+        assert (got.cpu().int() - expected.int()).abs().max() <= 1
+    else:
+        torch.testing.assert_close(got.cpu(), expected, atol=FLOAT_TOLERANCE[dtype] * 5, rtol=0)
+
+
+@needs_cuda
+@pytest.mark.cuda
+def test_cuda_many_channels_and_non_default_stream():
+    image = noisy_image((2, 16, 30, 31))
+    expected = call(image, 0.1, 0.1, 5, 11)
+    stream = torch.cuda.Stream()
+    with torch.cuda.stream(stream):
+        got = call(image.cuda(), 0.1, 0.1, 5, 11)
+    stream.synchronize()
+    torch.testing.assert_close(got.cpu(), expected, atol=1e-5, rtol=0)
+
+
+@needs_cuda
+@pytest.mark.cuda
+def test_cuda_operator_check():
+    image = noisy_image((2, 3, 9, 10)).cuda()
+    torch.library.opcheck(torch.ops.fusegen.nlm_denoise, (image, 0.1, 0.1, 3, 5))

@@ -1,0 +1,101 @@
+"""``fusegen denoise``: files in, files out, time and PSNR printed, one-line errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+Image = pytest.importorskip("PIL.Image", reason="the denoise command reads and writes with Pillow")
+
+from fusegen.cli import main
+from fusegen.commands.denoise import psnr
+from fusegen.ops import nlm_denoise
+
+
+def smooth_image(shape) -> np.ndarray:
+    """A smooth 8-bit test image: blobs that NLM can restore."""
+    h, w = shape[:2]
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    base = 128 + 80 * np.sin(6 * x) * np.cos(5 * y)
+    if len(shape) == 3:
+        base = np.stack([base, base[::-1], base[:, ::-1]], axis=-1)
+    return np.clip(base, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def files(tmp_path):
+    gray, color = tmp_path / "gray.png", tmp_path / "color.png"
+    Image.fromarray(smooth_image((40, 48))).save(gray)
+    Image.fromarray(smooth_image((32, 36, 3))).save(color)
+    return tmp_path, gray, color
+
+
+@pytest.mark.parametrize("which", ["gray", "color"])
+def test_add_noise_then_denoise_improves_psnr(files, which, capsys):
+    tmp, gray, color = files
+    src = gray if which == "gray" else color
+    out = tmp / f"{which}-out.png"
+    assert main(["denoise", str(src), "-o", str(out), "--add-noise", "20", "--seed", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert " s on cpu" in printed and "PSNR" in printed
+    clean = np.asarray(Image.open(src))
+    noisy = np.asarray(Image.open(tmp / f"{which}-out-noisy.png"))
+    result = np.asarray(Image.open(out))
+    assert result.shape == clean.shape == noisy.shape
+    assert psnr(result, clean) > psnr(noisy, clean) + 3
+
+
+def test_result_is_the_operator_on_the_file(files):
+    tmp, gray, _ = files
+    out = tmp / "out.png"
+    assert main(["denoise", str(gray), "-o", str(out), "--sigma", "15", "--h", "12",
+                 "--patch", "5", "--search", "11", "--method", "nlm"]) == 0
+    image = torch.from_numpy(np.asarray(Image.open(gray)).copy())
+    expected = nlm_denoise(image, 15.0, h=12.0, patch_size=5, search_size=11).numpy()
+    np.testing.assert_array_equal(np.asarray(Image.open(out)), expected)
+
+
+def test_reference_gives_psnr(files, capsys):
+    tmp, gray, _ = files
+    assert main(["denoise", str(gray), "-o", str(tmp / "o.png"), "--sigma", "5",
+                 "--reference", str(gray)]) == 0
+    assert "PSNR: input inf dB" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--sigma", "5", "--patch", "4"], "patch_size"),
+        (["--sigma", "-5"], "sigma"),
+        ([], "--sigma"),
+        (["--sigma", "5", "--reference", "missing.png"], "missing.png"),
+        (["--sigma", "5", "--reference", "COLOR"], "--reference"),
+        (["--add-noise", "-1"], "--add-noise"),
+    ],
+)
+def test_bad_arguments_end_in_one_line_and_exit_code_2(files, extra, message, capsys):
+    tmp, gray, color = files
+    extra = [str(color) if e == "COLOR" else e for e in extra]
+    assert main(["denoise", str(gray), "-o", str(tmp / "o.png"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("fusegen denoise: error:") and message in err
+
+
+def test_unreadable_and_unwritable_files(files, capsys):
+    tmp, gray, _ = files
+    garbage = tmp / "garbage.png"
+    garbage.write_text("not an image")
+    assert main(["denoise", str(garbage), "-o", str(tmp / "o.png"), "--sigma", "5"]) == 2
+    assert main(["denoise", str(tmp / "nope.png"), "-o", str(tmp / "o.png"), "--sigma", "5"]) == 2
+    assert main(["denoise", str(gray), "-o", str(tmp / "o.unknown"), "--sigma", "5"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 3 and all(line.startswith("fusegen denoise: error:") for line in lines)
+    assert "Traceback" not in "".join(lines)
+
+
+def test_unknown_method_is_rejected(files):
+    tmp, gray, _ = files
+    with pytest.raises(SystemExit) as exit_info:
+        main(["denoise", str(gray), "-o", str(tmp / "o.png"), "--sigma", "5", "--method", "bm3d"])
+    assert exit_info.value.code == 2
