@@ -71,3 +71,27 @@ def test_argparse_rejects_unknown_kinds(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["train", "unet", "--out", "x"])
     assert exc.value.code == 2
+
+
+def test_denoise_with_a_trained_dncnn(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    out = str(tmp_path / "dn")
+    assert main(["train", "dncnn", "--steps", "2", "--out", out, "--depth", "3", "--width", "4",
+                 "--batch-size", "2", "--device", "cpu", "--no-progress", "--val-every", "1"]) == 0
+    clean = (np.linspace(0, 255, 48 * 40).reshape(40, 48)).astype(np.uint8)
+    Image.fromarray(clean).save(tmp_path / "in.png")
+    result = tmp_path / "out.png"
+    assert main(["denoise", str(tmp_path / "in.png"), "-o", str(result), "--method", "dncnn",
+                 "--model", f"{out}/best.pt", "--add-noise", "25"]) == 0
+    assert "with dncnn" in capsys.readouterr().out
+    assert np.asarray(Image.open(result)).shape == (40, 48)
+    assert main(["denoise", str(tmp_path / "in.png"), "-o", str(result), "--method", "dncnn"]) == 2
+    assert "--model" in capsys.readouterr().err
+    gan = str(tmp_path / "gan")
+    assert main(["train", "vae", "--data", "faces", "--steps", "1", "--out", gan, "--image-size",
+                 "16", "--width", "4", "--batch-size", "4", "--device", "cpu", "--no-progress"]) == 0
+    assert main(["denoise", str(tmp_path / "in.png"), "-o", str(result), "--method", "dncnn",
+                 "--model", f"{gan}/last.pt"]) == 2
+    assert "not a denoiser" in capsys.readouterr().err

@@ -13,7 +13,7 @@ class RestorationModel(nn.Module):
     has the same shape, in [0, 1]. Subclasses implement :meth:`restore` on a batch.
     """
 
-    channels: int
+    channels: int | None  # the channel count accepted; None: any
 
     def denoise(self, x: torch.Tensor) -> torch.Tensor:
         """The denoised image(s), same shape as ``x``, clamped to [0, 1]."""
@@ -24,7 +24,7 @@ class RestorationModel(nn.Module):
         if not x.is_floating_point():
             raise TypeError(f"x must be a float tensor in [0, 1], got {x.dtype}")
         batch = x if x.dim() == 4 else x[None]
-        if batch.shape[1] != self.channels:
+        if self.channels is not None and batch.shape[1] != self.channels:
             raise ValueError(f"this model takes {self.channels}-channel images, got {batch.shape[1]}")
         with torch.no_grad():
             out = self.restore(batch).clamp(0, 1)
