@@ -30,7 +30,11 @@ def _check_shape_args(image_size: int, channels: int, num_classes: int) -> int:
 
 
 def dcgan_init(module: nn.Module) -> None:
-    """Radford et al.'s initialization: conv weights ~ N(0, 0.02), norm scales ~ N(1, 0.02)."""
+    """Radford et al.'s initialization: conv weights ~ N(0, 0.02), norm scales ~ N(1, 0.02).
+
+    Label embeddings keep their own initialization (N(0, 1) in the generator, Xavier in the
+    projection): at N(0, 0.02) the labels would be drowned by the N(0, 1) noise they are
+    concatenated with, and conditioning would be learned slowly."""
     for m in module.modules():
         if isinstance(m, FusedConvNormAct):
             nn.init.normal_(m.weight, 0.0, 0.02)
@@ -39,8 +43,6 @@ def dcgan_init(module: nn.Module) -> None:
             if m.norm_weight is not None:
                 nn.init.normal_(m.norm_weight, 1.0, 0.02)
                 nn.init.zeros_(m.norm_bias)
-        elif isinstance(m, nn.Embedding):
-            nn.init.normal_(m.weight, 0.0, 0.02)
 
 
 class DCGANGenerator(nn.Module):
@@ -109,6 +111,8 @@ class DCGANDiscriminator(nn.Module):
                                      activation="none")
         self.project = nn.Embedding(num_classes, width * mult) if num_classes else None
         dcgan_init(self)
+        if self.project is not None:
+            nn.init.xavier_uniform_(self.project.weight)  # as Miyato & Koyama's code
         if spectral_norm:
             for m in self.modules():
                 if isinstance(m, FusedConvNormAct):
