@@ -46,7 +46,7 @@ def gan_step_times(image_size: int = 32, width: int = 64, batch: int = 64, repea
     labels = torch.randint(0, 10, (batch,))
     times = {}
     for name, model in variants.items():
-        task = GANTask(model, ema_method="foreach")
+        task = GANTask(model)  # the trainer's default EMA (weighted_sum) in every variant
         task.setup(torch.device("cpu"), Distributed(), amp=False)
         if name == "torch.compile":
             task.G, task.D = torch.compile(task.G), torch.compile(task.D)

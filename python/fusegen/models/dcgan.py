@@ -32,9 +32,9 @@ def _check_shape_args(image_size: int, channels: int, num_classes: int) -> int:
 def dcgan_init(module: nn.Module) -> None:
     """Radford et al.'s initialization: conv weights ~ N(0, 0.02), norm scales ~ N(1, 0.02).
 
-    Label embeddings keep their own initialization (N(0, 1) in the generator, Xavier in the
-    projection): at N(0, 0.02) the labels would be drowned by the N(0, 1) noise they are
-    concatenated with, and conditioning would be learned slowly."""
+    The generator's label embedding keeps nn.Embedding's N(0, 1): at N(0, 0.02) the labels
+    would be drowned by the N(0, 1) noise they are concatenated with, and conditioning would be
+    learned slowly."""
     for m in module.modules():
         if isinstance(m, FusedConvNormAct):
             nn.init.normal_(m.weight, 0.0, 0.02)
@@ -112,7 +112,9 @@ class DCGANDiscriminator(nn.Module):
         self.project = nn.Embedding(num_classes, width * mult) if num_classes else None
         dcgan_init(self)
         if self.project is not None:
-            nn.init.xavier_uniform_(self.project.weight)  # as Miyato & Koyama's code
+            # Small, as the convolutions: a large projection term lets the discriminator win
+            # at once (measured: the generator collapsed to a constant image).
+            nn.init.normal_(self.project.weight, 0.0, 0.02)
         if spectral_norm:
             for m in self.modules():
                 if isinstance(m, FusedConvNormAct):
