@@ -127,9 +127,9 @@ def nlm(image: torch.Tensor, sigma: float) -> torch.Tensor:
     return torch.from_numpy(array).float()[None].clamp(0, 1)
 
 
-def evaluate_dncnn(out: Path, steps: int, depth: int, width: int) -> dict:
+def evaluate_dncnn(out: Path, steps: int, depth: int, width: int, batch_size: int) -> dict:
     started = time.perf_counter()
-    summary = train("dncnn", "photos", out / "dncnn", steps, depth=depth, width=width, batch_size=32,
+    summary = train("dncnn", "photos", out / "dncnn", steps, depth=depth, width=width, batch_size=batch_size,
                     sigma=25.0, device="cpu", seed=0, val_every=max(1, steps // 5), progress=True)
     train_seconds = time.perf_counter() - started
     model = fusegen.load(out / "dncnn" / "best.pt")
@@ -147,7 +147,8 @@ def evaluate_dncnn(out: Path, steps: int, depth: int, width: int) -> dict:
                       "nlm_seconds": t1 - t0, "dncnn_seconds": t2 - t1}
         save_grid(torch.stack([clean, noisy.clamp(0, 1), by_nlm, by_dncnn]), out / f"denoise_{name}.png", 4)
     mean = {k: sum(r[k] for r in rows.values()) / len(rows) for k in ("noisy", "nlm", "dncnn")}
-    return {"steps": steps, "depth": depth, "width": width, "train_seconds": train_seconds,
+    return {"steps": steps, "depth": depth, "width": width, "batch_size": batch_size,
+            "train_seconds": train_seconds,
             "nlm": "fusegen.ops.nlm_denoise" if hasattr(fusegen.ops, "nlm_denoise") else "skimage",
             "test_photos": rows, "mean_psnr": mean, "dncnn_minus_nlm_db": mean["dncnn"] - mean["nlm"],
             "best_val_psnr": summary["best_metric"]}
@@ -161,9 +162,10 @@ def main() -> None:
     parser.add_argument("--gan-image-size", type=int, default=16, choices=[16, 32, 64])
     parser.add_argument("--gan-width", type=int, default=32)
     parser.add_argument("--gan-batch", type=int, default=64)
-    parser.add_argument("--dncnn-steps", type=int, default=1500)
-    parser.add_argument("--dncnn-depth", type=int, default=10)
+    parser.add_argument("--dncnn-steps", type=int, default=1000)
+    parser.add_argument("--dncnn-depth", type=int, default=8)
     parser.add_argument("--dncnn-width", type=int, default=32)
+    parser.add_argument("--dncnn-batch", type=int, default=16)
     args = parser.parse_args()
     sections = args.only or ["gan", "dncnn", "speed"]
     out = Path(args.out)
@@ -177,7 +179,8 @@ def main() -> None:
         report["gan"] = evaluate_gan(out, args.gan_steps, args.gan_image_size, args.gan_width, args.gan_batch)
         print(json.dumps(report["gan"], indent=2))
     if "dncnn" in sections:
-        report["dncnn"] = evaluate_dncnn(out, args.dncnn_steps, args.dncnn_depth, args.dncnn_width)
+        report["dncnn"] = evaluate_dncnn(out, args.dncnn_steps, args.dncnn_depth, args.dncnn_width,
+                                         args.dncnn_batch)
         print(json.dumps(report["dncnn"], indent=2))
     if "speed" in sections:
         from bench_models import ema_update_times, gan_step_times
