@@ -324,3 +324,23 @@ def test_gradient_penalty_matches_reference(device):
 
     for got, want in zip(penalty(weighted_sum), penalty(reference.weighted_sum)):
         torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_conversions_are_exact_for_every_bit_pattern(dtype):
+    """The kernels' own vectorizable half/bfloat16 conversions must equal PyTorch's."""
+    x = torch.arange(-(1 << 15), 1 << 15, dtype=torch.int32).to(torch.int16).view(dtype)
+    out = weighted_sum([x], torch.ones(1))
+    same_bits = out.view(torch.int16) == x.view(torch.int16)
+    assert bool((same_bits | (out.isnan() & x.isnan())).all())
+    # float32 -> dtype rounding (to nearest even, overflow to inf, NaN kept) as torch rounds:
+    # a + b of two values of dtype is exact in float32, so only the final rounding differs.
+    g = torch.Generator().manual_seed(0)
+    scale = torch.logspace(-9, 5, 1 << 16)
+    a = (torch.randn(1 << 16, generator=g) * scale).to(dtype)
+    b = (torch.randn(1 << 16, generator=g) * scale * 1e-3).to(dtype)
+    extremes = torch.tensor([65504.0, float("inf"), float("nan"), -0.0, 6e-8, 3e38]).to(dtype)
+    a, b = torch.cat([a, extremes]), torch.cat([b, extremes])
+    got = weighted_sum([a, b], torch.ones(2))
+    expected = (a.float() + b.float()).to(dtype)
+    assert bool(((got.view(torch.int16) == expected.view(torch.int16)) | (got.isnan() & expected.isnan())).all())

@@ -67,12 +67,12 @@ void forward_kernel(const Problem& p, at::Tensor& out) {
       const acc_t w0 = weight_of(w, p, 0, r.sample);
       const scalar_t* x0 = xs[0] + r.start;
 #pragma omp simd
-      for (int64_t i = 0; i < r.length; ++i) acc[i] = w0 * static_cast<acc_t>(x0[i]);
+      for (int64_t i = 0; i < r.length; ++i) acc[i] = w0 * to_acc<acc_t>(x0[i]);
       for (int64_t k = 1; k < K; ++k) {
         const acc_t wk = weight_of(w, p, k, r.sample);
         const scalar_t* xk = xs[k] + r.start;
 #pragma omp simd
-        for (int64_t i = 0; i < r.length; ++i) acc[i] += wk * static_cast<acc_t>(xk[i]);
+        for (int64_t i = 0; i < r.length; ++i) acc[i] += wk * to_acc<acc_t>(xk[i]);
       }
       scalar_t* yr = y + r.start;
 #pragma omp simd
@@ -101,7 +101,7 @@ void backward_kernel(const Problem& p, const at::Tensor& grad, std::vector<at::T
       const ItemRange r = item_range(p, item);
       const scalar_t* gr = g + r.start;
 #pragma omp simd
-      for (int64_t i = 0; i < r.length; ++i) gbuf[i] = static_cast<acc_t>(gr[i]);
+      for (int64_t i = 0; i < r.length; ++i) gbuf[i] = to_acc<acc_t>(gr[i]);
       for (int64_t k = 0; k < K; ++k) {
         if (want_inputs) {
           const acc_t wk = weight_of(w, p, k, r.sample);
@@ -113,7 +113,7 @@ void backward_kernel(const Problem& p, const at::Tensor& grad, std::vector<at::T
           const scalar_t* xk = xs[k] + r.start;
           acc_t dot = 0;
 #pragma omp simd reduction(+ : dot)
-          for (int64_t i = 0; i < r.length; ++i) dot += gbuf[i] * static_cast<acc_t>(xk[i]);
+          for (int64_t i = 0; i < r.length; ++i) dot += gbuf[i] * to_acc<acc_t>(xk[i]);
           dots[item * K + k] = dot;
         }
       }
