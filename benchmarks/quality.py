@@ -81,12 +81,14 @@ def manifold_fraction(reference: torch.Tensor, queries: torch.Tensor, k: int = 3
     return (distances <= radii[None, :]).any(dim=1).double().mean().item()
 
 
-def evaluate_gan(out: Path, steps: int, image_size: int, width: int, batch_size: int) -> dict:
+def evaluate_gan(out: Path, steps: int, image_size: int, width: int, batch_size: int,
+                 spectral_norm: bool) -> dict:
     real = digits(image_size=image_size)
     classifier, judge_accuracy = train_classifier(real.images, real.labels)
     started = time.perf_counter()
     summary = train("gan", "digits", out / "gan", steps, conditional=True, image_size=image_size,
-                    width=width, batch_size=batch_size, device="cpu", seed=0, sample_every=steps // 4,
+                    width=width, batch_size=batch_size, spectral_norm=spectral_norm, device="cpu",
+                    seed=0, sample_every=steps // 4,
                     checkpoint_every=steps // 4, progress=True)
     train_seconds = time.perf_counter() - started
     model = fusegen.load(out / "gan" / "last.pt")
@@ -106,6 +108,7 @@ def evaluate_gan(out: Path, steps: int, image_size: int, width: int, batch_size:
         fake_features = classifier.features(matched)
     return {
         "steps": steps, "image_size": image_size, "width": width, "batch_size": batch_size,
+        "spectral_norm": spectral_norm,
         "train_seconds": train_seconds, "judge_accuracy_on_real_test_digits": judge_accuracy,
         "label_accuracy": label_accuracy,
         "per_class_accuracy": [(predicted[per_class == c] == c).float().mean().item() for c in range(10)],
@@ -158,10 +161,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=["gan", "dncnn", "speed"], action="append")
     parser.add_argument("--out", default="quality-output")
-    parser.add_argument("--gan-steps", type=int, default=1200)
+    parser.add_argument("--gan-steps", type=int, default=2000)
     parser.add_argument("--gan-image-size", type=int, default=16, choices=[16, 32, 64])
     parser.add_argument("--gan-width", type=int, default=32)
     parser.add_argument("--gan-batch", type=int, default=64)
+    parser.add_argument("--gan-spectral-norm", action="store_true")
     parser.add_argument("--dncnn-steps", type=int, default=1000)
     parser.add_argument("--dncnn-depth", type=int, default=8)
     parser.add_argument("--dncnn-width", type=int, default=32)
@@ -176,7 +180,8 @@ def main() -> None:
     if path.exists():  # sections run separately accumulate in one report
         report = {**json.loads(path.read_text()), **report}
     if "gan" in sections:
-        report["gan"] = evaluate_gan(out, args.gan_steps, args.gan_image_size, args.gan_width, args.gan_batch)
+        report["gan"] = evaluate_gan(out, args.gan_steps, args.gan_image_size, args.gan_width,
+                                   args.gan_batch, args.gan_spectral_norm)
         print(json.dumps(report["gan"], indent=2))
     if "dncnn" in sections:
         report["dncnn"] = evaluate_dncnn(out, args.dncnn_steps, args.dncnn_depth, args.dncnn_width,
