@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 
 import fusegen
@@ -46,6 +47,7 @@ def test_bad_command_exits_with_usage():
 
 
 def test_demo_writes_a_report(tmp_path):
+    pytest.importorskip("skimage", reason="the demo's NLM step needs the data extra (scikit-image)")
     assert main(["demo", "--out", str(tmp_path), "--device", "cpu"]) == 0
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["weighted_sum"]["max_abs_error"] < 1e-5

@@ -89,3 +89,71 @@ def test_state_dict_of_the_original_loads_into_the_fused_model():
     # A fused model's own state_dict loads back as well.
     again = fuse(generator())
     again.load_state_dict(fused.state_dict())
+
+
+class Block(nn.Module):
+    """A Conv -> BN -> LeakyReLU chain called from a custom forward, plus unfusable neighbours."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.act = nn.LeakyReLU(0.2)
+        self.skip_conv = nn.Conv2d(8, 8, 3, padding=1)  # its output is used twice: not fused
+        self.skip_bn = nn.BatchNorm2d(8)
+        self.shared_act = nn.ReLU()  # called twice: not fused
+        self.last = nn.ConvTranspose2d(8, 4, 4, 2, 1)
+        self.last_act = nn.Tanh()
+
+    def forward(self, x):
+        h = self.act(self.bn(self.conv(x)))
+        s = self.skip_conv(h)
+        h = self.shared_act(self.skip_bn(s) + s)
+        return self.last_act(self.last(self.shared_act(h)))
+
+
+def test_fuse_attributes_called_from_a_custom_forward():
+    torch.manual_seed(0)
+    block = Block()
+    reference = Block()
+    reference.load_state_dict(block.state_dict())
+    fused = fuse(block)
+    assert isinstance(fused.conv, FusedConvNormAct) and fused.conv.norm == "batch"
+    assert isinstance(fused.bn, nn.Identity) and isinstance(fused.act, nn.Identity)
+    assert isinstance(fused.last, FusedConvNormAct) and isinstance(fused.last_act, nn.Identity)
+    assert type(fused.skip_conv) is nn.Conv2d and type(fused.skip_bn) is nn.BatchNorm2d
+    assert type(fused.shared_act) is nn.ReLU
+    x = torch.randn(2, 3, 8, 8)
+    _check_same(reference, fused, x)
+    torch.testing.assert_close(fused.conv.running_mean, reference.bn.running_mean)
+    reference.eval()
+    fused.eval()
+    _check_same(reference, fused, x)
+    # The unfused model's state_dict loads into the fused one.
+    again = fuse(Block())
+    result = again.load_state_dict(reference.state_dict())
+    assert not result.missing_keys and not result.unexpected_keys
+    again.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(again(x), reference(x), atol=1e-5, rtol=1e-4)
+
+
+class DataDependent(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        if x.mean() > 0:  # control flow on a tensor value: torch.fx cannot trace it
+            x = -x
+        return self.act(self.conv(x))
+
+
+def test_untraceable_forward_is_left_unfused():
+    torch.manual_seed(0)
+    model = DataDependent()
+    fused = fuse(model)
+    assert type(fused.conv) is nn.Conv2d and type(fused.act) is nn.ReLU
+    x = torch.randn(2, 3, 6, 6)
+    torch.testing.assert_close(fused(x), model(x))

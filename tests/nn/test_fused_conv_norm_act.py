@@ -62,14 +62,14 @@ def _assert_same_step(ref, fused, x, atol=1e-4):
 
 
 @pytest.mark.parametrize("conv_cfg,norm,activation", GRID)
-def test_matches_sequential_train_and_eval(conv_cfg, norm, activation):
+def test_matches_sequential_train_and_eval(device, conv_cfg, norm, activation):
     torch.manual_seed(0)
-    ref = _reference(conv_cfg, norm, activation)
+    ref = _reference(conv_cfg, norm, activation).to(device)
     torch.manual_seed(0)
-    fused = _fused(conv_cfg, norm, activation)
+    fused = _fused(conv_cfg, norm, activation).to(device)
     # The same seed gives the same initial weights as torch's modules.
     torch.testing.assert_close(fused.weight, ref[0].weight)
-    x = torch.randn(3, 4, 7, 6)
+    x = torch.randn(3, 4, 7, 6).to(device)
     for _ in range(2):  # two training steps: running statistics accumulate
         ref.zero_grad()
         fused.zero_grad()
@@ -82,11 +82,11 @@ def test_matches_sequential_train_and_eval(conv_cfg, norm, activation):
 
 
 @pytest.mark.parametrize("norm", ["batch", "instance"])
-def test_channels_last_batch_one_odd_sizes(norm):
+def test_channels_last_batch_one_odd_sizes(device, norm):
     torch.manual_seed(0)
-    ref = _reference(CONVS[1], norm, "leaky_relu", cin=4, cout=6)
+    ref = _reference(CONVS[1], norm, "leaky_relu", cin=4, cout=6).to(device)
     fused = FusedConvNormAct.from_modules(*ref)
-    x = torch.randn(1, 4, 9, 11).to(memory_format=torch.channels_last)
+    x = torch.randn(1, 4, 9, 11).to(device).to(memory_format=torch.channels_last)
     _assert_same_step(ref.train(), fused.train(), x)
     ref.eval()
     fused.eval()
@@ -94,14 +94,14 @@ def test_channels_last_batch_one_odd_sizes(norm):
         torch.testing.assert_close(fused(x), ref(x), atol=1e-5, rtol=1e-4)
 
 
-def test_float64_and_bfloat16():
+def test_float64_and_bfloat16(device):
     torch.manual_seed(0)
-    ref = _reference(CONVS[0], "batch", "silu").double()
+    ref = _reference(CONVS[0], "batch", "silu").double().to(device)
     fused = FusedConvNormAct.from_modules(*ref)
-    _assert_same_step(ref, fused, torch.randn(2, 4, 5, 5, dtype=torch.float64), atol=1e-10)
-    ref_f32 = _reference(CONVS[0], "batch", "silu")
+    _assert_same_step(ref, fused, torch.randn(2, 4, 5, 5, dtype=torch.float64).to(device), atol=1e-10)
+    ref_f32 = _reference(CONVS[0], "batch", "silu").to(device)
     fused_bf16 = FusedConvNormAct.from_modules(*ref_f32).to(torch.bfloat16)
-    x = torch.randn(2, 4, 5, 5)
+    x = torch.randn(2, 4, 5, 5).to(device)
     out = fused_bf16(x.to(torch.bfloat16))
     assert out.dtype == torch.bfloat16
     torch.testing.assert_close(out.float(), ref_f32(x), atol=5e-2, rtol=5e-2)

@@ -15,22 +15,23 @@ def _layouts(x):
     yield "strided", x.transpose(2, 3).contiguous().transpose(2, 3)
 
 
-def _params(C, dtype=torch.float32):
+def _params(C, dtype=torch.float32, device="cpu"):
     g = torch.Generator().manual_seed(1)
-    return (torch.rand(C, generator=g, dtype=dtype) + 0.5, torch.randn(C, generator=g, dtype=dtype))
+    w, b = torch.rand(C, generator=g, dtype=dtype) + 0.5, torch.randn(C, generator=g, dtype=dtype)
+    return w.to(device), b.to(device)
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("instance", [False, True])
 @pytest.mark.parametrize("training", [True, False])
-def test_norm_act_matches_functional(activation, instance, training):
+def test_norm_act_matches_functional(device, activation, instance, training):
     if instance and not training:
         pytest.skip("instance normalization always uses the input's statistics")
     torch.manual_seed(0)
-    x0 = torch.randn(3, 5, 6, 7) * 3 + 2  # a large mean tests the accumulation
-    w, b = _params(5)
+    x0 = (torch.randn(3, 5, 6, 7) * 3 + 2).to(device)  # a large mean tests the accumulation
+    w, b = _params(5, device=device)
     for name, x in _layouts(x0):
-        stats = None if instance else (torch.randn(5), torch.rand(5) + 0.5)
+        stats = None if instance else (torch.randn(5).to(device), (torch.rand(5) + 0.5).to(device))
         ours_stats = None if stats is None else tuple(s.clone() for s in stats)
         xa = x.clone().requires_grad_()
         xb = x.clone().requires_grad_()
@@ -53,10 +54,10 @@ def test_norm_act_matches_functional(activation, instance, training):
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_half_types_accumulate_in_float32(dtype):
+def test_half_types_accumulate_in_float32(device, dtype):
     torch.manual_seed(0)
-    x = torch.randn(4, 8, 5, 5)
-    w, b = _params(8)
+    x = torch.randn(4, 8, 5, 5).to(device)
+    w, b = _params(8, device=device)
     out = norm_act(x.to(dtype), w, b, training=True, activation="silu")
     ref = reference.norm_act(x, w, b, None, None, training=True, instance=False, momentum=0.1,
                              eps=1e-5, activation="silu", negative_slope=0.2)
@@ -64,19 +65,19 @@ def test_half_types_accumulate_in_float32(dtype):
     torch.testing.assert_close(out.float(), ref, atol=3e-2, rtol=3e-2)
 
 
-def test_no_affine_and_batch_size_one():
+def test_no_affine_and_batch_size_one(device):
     torch.manual_seed(0)
-    x = torch.randn(1, 3, 5, 4)
+    x = torch.randn(1, 3, 5, 4).to(device)
     out = norm_act(x, training=True, instance=True, activation="relu")
     ref = torch.relu(torch.nn.functional.instance_norm(x))
     torch.testing.assert_close(out, ref)
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
-def test_bias_act(activation):
+def test_bias_act(device, activation):
     torch.manual_seed(0)
-    x = torch.randn(2, 4, 3, 5, requires_grad=True)
-    b = torch.randn(4, requires_grad=True)
+    x = torch.randn(2, 4, 3, 5).to(device).requires_grad_()
+    b = torch.randn(4).to(device).requires_grad_()
     out = bias_act(x, b, activation=activation, negative_slope=0.3)
     z = x.detach() + b.detach().view(1, -1, 1, 1)
     expected = _act(z, activation, 0.3)
@@ -96,16 +97,17 @@ def _act(z, activation, slope):
 
 @pytest.mark.parametrize("instance", [False, True])
 @pytest.mark.parametrize("activation", ["leaky_relu", "tanh", "silu"])
-def test_gradcheck_float64(instance, activation):
+def test_gradcheck_float64(device, instance, activation):
     torch.manual_seed(0)
-    x = torch.randn(2, 3, 3, 4, dtype=torch.float64, requires_grad=True)
-    w = (torch.rand(3, dtype=torch.float64) + 0.5).requires_grad_()
-    b = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    f64 = dict(dtype=torch.float64, device=device)
+    x = torch.randn(2, 3, 3, 4, **f64, requires_grad=True)
+    w = (torch.rand(3, **f64) + 0.5).requires_grad_()
+    b = torch.randn(3, **f64, requires_grad=True)
     fn = lambda x, w, b: norm_act(x, w, b, training=True, instance=instance,  # noqa: E731
                                   activation=activation, negative_slope=0.1)
     assert torch.autograd.gradcheck(fn, (x, w, b))
     if not instance:
-        rm, rv = torch.randn(3, dtype=torch.float64), torch.rand(3, dtype=torch.float64) + 0.5
+        rm, rv = torch.randn(3, **f64), torch.rand(3, **f64) + 0.5
         evalfn = lambda x, w, b: norm_act(x, w, b, rm, rv, training=False,  # noqa: E731
                                           activation=activation, negative_slope=0.1)
         assert torch.autograd.gradcheck(evalfn, (x, w, b))
@@ -180,7 +182,42 @@ def test_bad_arguments_name_the_argument():
         norm_act(x, None, None, torch.zeros(3), torch.ones(3), instance=True)
 
 
-def test_empty_batch():
-    x = torch.randn(0, 3, 4, 4)
+def test_empty_batch(device):
+    x = torch.randn(0, 3, 4, 4, device=device)
     assert norm_act(x, training=False, instance=True).shape == x.shape
-    assert bias_act(x, torch.ones(3)).shape == x.shape
+    assert bias_act(x, torch.ones(3, device=device)).shape == x.shape
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
+def test_piecewise_activations_at_zero(device, dtype, activation):
+    # The CPU kernels choose the branch on the bits of z: z == 0 (either sign) must take the
+    # negative side as torch does, the smallest values of either sign their own side.
+    z = torch.tensor([0.0, -0.0, 1e-30, -1e-30, 1e-300, -1e-300, 2.0, -2.0], dtype=dtype, device=device)
+    x = z.view(1, -1, 1, 1).expand(2, -1, 3, 1).contiguous().requires_grad_()
+    out = bias_act(x, None, activation=activation, negative_slope=0.25)
+    xr = x.detach().clone().requires_grad_()
+    expected = _act(xr, activation, 0.25)
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
+    grad = torch.rand_like(expected) + 0.5
+    (gx,) = torch.autograd.grad(out, x, grad)
+    (gr,) = torch.autograd.grad(expected, xr, grad)
+    torch.testing.assert_close(gx, gr, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("instance", [False, True])
+def test_large_planes_are_split_without_changing_results(device, instance):
+    # 2 planes of 200 x 200 values: more than one work item per plane on the CPU.
+    torch.manual_seed(0)
+    x = (torch.randn(1, 2, 200, 200, dtype=torch.float64) * 2 + 5).to(device)
+    w, b = _params(2, dtype=torch.float64, device=device)
+    kw = dict(training=True, instance=instance, momentum=0.1, eps=1e-5, activation="leaky_relu",
+              negative_slope=0.1)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out = norm_act(xa, w, b, **kw)
+    ref = reference.norm_act(xb, w, b, None, None, **kw)
+    torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10)
+    grad = torch.randn_like(ref)
+    out.backward(grad)
+    ref.backward(grad)
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-10, atol=1e-10)

@@ -1,6 +1,7 @@
 // Schemas, argument checks and per-channel coefficients of the fused normalization +
-// activation operators. The passes over the activations live in norm_act_cpu.cpp (CUDA kernels
-// are not written yet); everything here works on (G, C) vectors and is device-agnostic.
+// activation operators. The passes over the activations live in norm_act_cpu.cpp and
+// norm_act_cuda.cu; everything here works on (G, C) vectors with ATen ops and is
+// device-agnostic, so the same functions are registered for CPU and CUDA.
 //
 //   norm_act_forward   statistics (one reduction pass), then
 //                      out = act(weight * (y - mean) * invstd + bias) (one apply pass)
@@ -43,8 +44,12 @@ void check_input(const at::Tensor& y, const char* name) {
   check_float_tensor(y, name);
   TORCH_CHECK_VALUE(y.dim() >= 2, name, " must have shape (N, C, ...), got a ", y.dim(),
                     "-d tensor of shape ", y.sizes());
-  TORCH_CHECK_VALUE(y.is_cpu(), name, " must be a CPU tensor (no CUDA kernels yet), got ",
+#ifdef FUSEGEN_WITH_CUDA
+  TORCH_CHECK_VALUE(y.is_cpu() || y.is_cuda(), name, " must be a CPU or CUDA tensor, got ", y.device());
+#else
+  TORCH_CHECK_VALUE(y.is_cpu(), name, " must be a CPU tensor (this build has no CUDA kernels), got ",
                     y.device());
+#endif
 }
 
 void check_like(const at::Tensor& t, const char* name, const at::Tensor& y, const char* y_name) {
@@ -97,35 +102,35 @@ at::Tensor in_layout_of(const at::Tensor& t, const at::Tensor& y) {
 
 // ---- the kernels, on the tensor's device ---------------------------------------------------
 
+#ifdef FUSEGEN_WITH_CUDA
+#define FUSEGEN_ON_DEVICE(y, name, ...) (y.is_cuda() ? name##_cuda(__VA_ARGS__) : name##_cpu(__VA_ARGS__))
+#else
+#define FUSEGEN_ON_DEVICE(y, name, ...) name##_cpu(__VA_ARGS__)
+#endif
+
 void run_stats(const at::Tensor& y, const Layout& l, at::Tensor& mean, at::Tensor& var) {
-  TORCH_CHECK_VALUE(y.is_cpu(), "fusegen's norm/activation kernels run on CPU only so far; got a tensor on ",
-                    y.device());
-  stats_cpu(y, l, mean, var);
+  FUSEGEN_ON_DEVICE(y, stats, y, l, mean, var);
 }
 
 void run_apply(const at::Tensor& y, const Layout& l, const at::Tensor& scale,
                const at::Tensor& shift, ActParams act, at::Tensor& out) {
-  TORCH_CHECK_VALUE(y.is_cpu(), "fusegen's norm/activation kernels run on CPU only so far; got a tensor on ",
-                    y.device());
-  apply_cpu(y, l, scale, shift, act, out);
+  FUSEGEN_ON_DEVICE(y, apply, y, l, scale, shift, act, out);
 }
 
 void run_grad_sums(const at::Tensor& g, const at::Tensor& y, const Layout& l,
                    const at::Tensor& scale, const at::Tensor& shift, const at::Tensor& center,
                    ActParams act, at::Tensor& sum_dz, at::Tensor& sum_dz_yc) {
-  TORCH_CHECK_VALUE(y.is_cpu(), "fusegen's norm/activation kernels run on CPU only so far; got a tensor on ",
-                    y.device());
-  grad_sums_cpu(g, y, l, scale, shift, center, act, sum_dz, sum_dz_yc);
+  FUSEGEN_ON_DEVICE(y, grad_sums, g, y, l, scale, shift, center, act, sum_dz, sum_dz_yc);
 }
 
 void run_grad_input(const at::Tensor& g, const at::Tensor& y, const Layout& l,
                     const at::Tensor& scale, const at::Tensor& shift, const at::Tensor& center,
                     ActParams act, const at::Tensor& alpha, const at::Tensor& beta,
                     const at::Tensor& gamma, at::Tensor& grad_y) {
-  TORCH_CHECK_VALUE(y.is_cpu(), "fusegen's norm/activation kernels run on CPU only so far; got a tensor on ",
-                    y.device());
-  grad_input_cpu(g, y, l, scale, shift, center, act, alpha, beta, gamma, grad_y);
+  FUSEGEN_ON_DEVICE(y, grad_input, g, y, l, scale, shift, center, act, alpha, beta, gamma, grad_y);
 }
+
+#undef FUSEGEN_ON_DEVICE
 
 // ---- coefficients --------------------------------------------------------------------------
 
@@ -371,5 +376,14 @@ TORCH_LIBRARY_IMPL(fusegen, CPU, m) {
   m.impl("bias_act_backward", &bias_act_backward);
 }
 
+#ifdef FUSEGEN_WITH_CUDA
+TORCH_LIBRARY_IMPL(fusegen, CUDA, m) {
+  m.impl("norm_act_forward", &norm_act_forward);
+  m.impl("norm_act_backward", &norm_act_backward);
+  m.impl("update_running_stats", &update_running_stats);
+  m.impl("bias_act", &bias_act);
+  m.impl("bias_act_backward", &bias_act_backward);
+}
+#endif
 
 }  // namespace fusegen::conv_norm_act

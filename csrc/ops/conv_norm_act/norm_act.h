@@ -53,5 +53,16 @@ void grad_input_cpu(const at::Tensor& grad_out, const at::Tensor& y, const Layou
                     ActParams act, const at::Tensor& alpha, const at::Tensor& beta,
                     const at::Tensor& gamma, at::Tensor& grad_y);
 
+// The same four passes on CUDA tensors (norm_act_cuda.cu; built with FUSEGEN_WITH_CUDA only).
+void stats_cuda(const at::Tensor& y, const Layout& l, at::Tensor& mean, at::Tensor& var);
+void apply_cuda(const at::Tensor& y, const Layout& l, const at::Tensor& scale,
+                const at::Tensor& shift, ActParams act, at::Tensor& out);
+void grad_sums_cuda(const at::Tensor& grad_out, const at::Tensor& y, const Layout& l,
+                    const at::Tensor& scale, const at::Tensor& shift, const at::Tensor& center,
+                    ActParams act, at::Tensor& sum_dz, at::Tensor& sum_dz_yc);
+void grad_input_cuda(const at::Tensor& grad_out, const at::Tensor& y, const Layout& l,
+                     const at::Tensor& scale, const at::Tensor& shift, const at::Tensor& center,
+                     ActParams act, const at::Tensor& alpha, const at::Tensor& beta,
+                     const at::Tensor& gamma, at::Tensor& grad_y);
 
 }  // namespace fusegen::conv_norm_act

@@ -1,13 +1,15 @@
 // CPU kernels of the fused normalization + activation (see norm_act.h for the four passes).
 //
-// NCHW tensors are walked plane by plane (one (n, c) plane is S contiguous values); channels-last
-// tensors row by row (one row holds the C channels of one pixel). Reductions first produce
-// partial results per work item (a plane, or a block of rows of one sample) in float32/float64
+// NCHW tensors are walked plane by plane (one (n, c) plane is S contiguous values, cut into
+// segments when long); channels-last tensors row by row (one row holds the C channels of one
+// pixel). Reductions first produce partial results per work item (a plane segment, or a block
+// of rows of one sample) in float32/float64
 // over L1-sized chunks, then merge them in double in a fixed order: the result does not depend
 // on the thread count. Work items run in parallel with at::parallel_for.
 
 #include "common/checks.h"
-#include "ops/conv_norm_act/activation.h"
+#include "common/float_convert.h"
+#include "ops/conv_norm_act/activation_cpu.h"
 #include "ops/conv_norm_act/norm_act.h"
 
 #include <ATen/Dispatch.h>
@@ -32,6 +34,33 @@ int64_t grain_for(int64_t values_per_item) {
 
 // Offset of sample n's coefficients in a (G, C) vector.
 inline int64_t coeff_offset(const Layout& l, int64_t n) { return l.per_sample ? n * l.channels : 0; }
+
+// NCHW work items are segments of one (n, c) plane: the whole plane up to this many values, so
+// that few large planes (one big image) still spread over the threads. A constant rather than a
+// function of the thread count, so that reductions merge the same partials on every machine.
+constexpr int64_t kSegment = 16 * kChunk;
+
+// An NCHW work item: values [begin, begin + len) of plane `plane`, which sits at `offset`.
+struct Segment {
+  int64_t plane, begin, len, offset;
+};
+
+struct PlaneSplit {
+  int64_t per_plane;  // segments per plane
+  int64_t length;     // values per segment (the last one of a plane may be shorter)
+  int64_t items(const Layout& l) const { return l.batch * l.channels * per_plane; }
+  Segment operator()(int64_t item, const Layout& l) const {
+    const int64_t plane = item / per_plane, begin = (item % per_plane) * length;
+    // Clamped: past 2^30 values a plane's rounded-up segments can leave its last one empty.
+    const int64_t len = std::clamp<int64_t>(l.spatial - begin, 0, length);
+    return {plane, begin, len, plane * l.spatial + begin};
+  }
+};
+
+PlaneSplit split_planes(const Layout& l) {
+  const int64_t per_plane = ceil_div(l.spatial, kSegment);
+  return {per_plane, ceil_div(l.spatial, per_plane)};
+}
 
 // Channels-last reductions split each sample's S rows into blocks of this many rows.
 int64_t rows_per_block(const Layout& l) {
@@ -66,34 +95,36 @@ void stats_kernel(const at::Tensor& y_t, const Layout& l, at::Tensor& mean_t, at
   std::vector<Moments> groups(G * C);
 
   if (!l.channels_last) {
-    std::vector<Moments> planes(N * C);
-    at::parallel_for(0, N * C, grain_for(S), [&](int64_t begin, int64_t end) {
-      for (int64_t p = begin; p < end; ++p) {
-        const scalar_t* x = y + p * S;
+    const PlaneSplit split = split_planes(l);
+    std::vector<Moments> segments(split.items(l));
+    at::parallel_for(0, split.items(l), grain_for(split.length), [&](int64_t begin, int64_t end) {
+      for (int64_t item = begin; item < end; ++item) {
+        const Segment seg = split(item, l);
+        const scalar_t* x = y + seg.offset;
         Moments m;
-        for (int64_t s0 = 0; s0 < S; s0 += kChunk) {
-          const int64_t len = std::min(kChunk, S - s0);
+        for (int64_t s0 = 0; s0 < seg.len; s0 += kChunk) {
+          const int64_t len = std::min(kChunk, seg.len - s0);
           const scalar_t* xc = x + s0;
           acc_t sum = 0;
 #pragma omp simd reduction(+ : sum)
-          for (int64_t i = 0; i < len; ++i) sum += static_cast<acc_t>(xc[i]);
+          for (int64_t i = 0; i < len; ++i) sum += to_acc<acc_t>(xc[i]);
           const acc_t chunk_mean = sum / static_cast<acc_t>(len);
           acc_t q = 0;
 #pragma omp simd reduction(+ : q)
           for (int64_t i = 0; i < len; ++i) {
-            const acc_t d = static_cast<acc_t>(xc[i]) - chunk_mean;
+            const acc_t d = to_acc<acc_t>(xc[i]) - chunk_mean;
             q += d * d;
           }
           m.merge(static_cast<double>(len), static_cast<double>(chunk_mean), static_cast<double>(q));
         }
-        planes[p] = m;
+        segments[item] = m;
       }
     });
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t c = 0; c < C; ++c) {
-        const Moments& pm = planes[n * C + c];
-        groups[coeff_offset(l, n) + c].merge(pm.count, pm.mean, pm.m2);
-      }
+    for (int64_t item = 0; item < split.items(l); ++item) {
+      const int64_t p = item / split.per_plane;
+      const Moments& sm = segments[item];
+      groups[coeff_offset(l, p / C) + p % C].merge(sm.count, sm.mean, sm.m2);
+    }
   } else {
     const int64_t R = rows_per_block(l);
     const int64_t blocks = ceil_div(S, R);
@@ -111,7 +142,7 @@ void stats_kernel(const at::Tensor& y_t, const Layout& l, at::Tensor& mean_t, at
         for (int64_t r = 0; r < rows; ++r) {
           const scalar_t* row = x + r * C;
 #pragma omp simd
-          for (int64_t c = 0; c < C; ++c) mean[c] += static_cast<acc_t>(row[c]);
+          for (int64_t c = 0; c < C; ++c) mean[c] += to_acc<acc_t>(row[c]);
         }
         const acc_t inv_rows = acc_t(1) / static_cast<acc_t>(rows);
         for (int64_t c = 0; c < C; ++c) mean[c] *= inv_rows;
@@ -119,7 +150,7 @@ void stats_kernel(const at::Tensor& y_t, const Layout& l, at::Tensor& mean_t, at
           const scalar_t* row = x + r * C;
 #pragma omp simd
           for (int64_t c = 0; c < C; ++c) {
-            const acc_t d = static_cast<acc_t>(row[c]) - mean[c];
+            const acc_t d = to_acc<acc_t>(row[c]) - mean[c];
             q[c] += d * d;
           }
         }
@@ -157,15 +188,17 @@ void apply_kernel(const at::Tensor& y_t, const Layout& l, const at::Tensor& scal
   const int64_t N = l.batch, C = l.channels, S = l.spatial;
 
   if (!l.channels_last) {
-    at::parallel_for(0, N * C, grain_for(S), [&](int64_t begin, int64_t end) {
-      for (int64_t p = begin; p < end; ++p) {
-        const int64_t k = coeff_offset(l, p / C) + p % C;
+    const PlaneSplit split = split_planes(l);
+    at::parallel_for(0, split.items(l), grain_for(split.length), [&](int64_t begin, int64_t end) {
+      for (int64_t item = begin; item < end; ++item) {
+        const Segment seg = split(item, l);
+        const int64_t k = coeff_offset(l, seg.plane / C) + seg.plane % C;
         const acc_t a = scale[k], b = shift[k];
-        const scalar_t* x = y + p * S;
-        scalar_t* o = out + p * S;
+        const scalar_t* x = y + seg.offset;
+        scalar_t* o = out + seg.offset;
 #pragma omp simd
-        for (int64_t i = 0; i < S; ++i)
-          o[i] = static_cast<scalar_t>(activate<A>(a * static_cast<acc_t>(x[i]) + b, slope));
+        for (int64_t i = 0; i < seg.len; ++i)
+          o[i] = to_storage<scalar_t>(activate_cpu<A>(a * to_acc<acc_t>(x[i]) + b, slope));
       }
     });
   } else {
@@ -178,7 +211,7 @@ void apply_kernel(const at::Tensor& y_t, const Layout& l, const at::Tensor& scal
         scalar_t* o = out + r * C;
 #pragma omp simd
         for (int64_t c = 0; c < C; ++c)
-          o[c] = static_cast<scalar_t>(activate<A>(a[c] * static_cast<acc_t>(x[c]) + b[c], slope));
+          o[c] = to_storage<scalar_t>(activate_cpu<A>(a[c] * to_acc<acc_t>(x[c]) + b[c], slope));
       }
     });
   }
@@ -202,35 +235,38 @@ void grad_sums_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layout
   std::vector<double> total_dz(G * C, 0.0), total_dz_yc(G * C, 0.0);
 
   if (!l.channels_last) {
-    std::vector<double> plane_dz(N * C), plane_dz_yc(N * C);
-    at::parallel_for(0, N * C, grain_for(S), [&](int64_t begin, int64_t end) {
-      for (int64_t p = begin; p < end; ++p) {
-        const int64_t k = coeff_offset(l, p / C) + p % C;
+    const PlaneSplit split = split_planes(l);
+    std::vector<double> segment_dz(split.items(l)), segment_dz_yc(split.items(l));
+    at::parallel_for(0, split.items(l), grain_for(split.length), [&](int64_t begin, int64_t end) {
+      for (int64_t item = begin; item < end; ++item) {
+        const Segment seg = split(item, l);
+        const int64_t k = coeff_offset(l, seg.plane / C) + seg.plane % C;
         const acc_t a = scale[k], b = shift[k], m = center[k];
         double sd = 0, sdx = 0;
-        for (int64_t s0 = 0; s0 < S; s0 += kChunk) {
-          const int64_t len = std::min(kChunk, S - s0);
-          const scalar_t* x = y + p * S + s0;
-          const scalar_t* go = g + p * S + s0;
+        for (int64_t s0 = 0; s0 < seg.len; s0 += kChunk) {
+          const int64_t len = std::min(kChunk, seg.len - s0);
+          const scalar_t* x = y + seg.offset + s0;
+          const scalar_t* go = g + seg.offset + s0;
           acc_t cd = 0, cdx = 0;
 #pragma omp simd reduction(+ : cd, cdx)
           for (int64_t i = 0; i < len; ++i) {
-            const acc_t xv = static_cast<acc_t>(x[i]);
-            const acc_t dz = static_cast<acc_t>(go[i]) * activation_grad<A>(a * xv + b, slope);
+            const acc_t xv = to_acc<acc_t>(x[i]);
+            const acc_t dz = chain_grad_cpu<A>(a * xv + b, to_acc<acc_t>(go[i]), slope);
             cd += dz;
             cdx += dz * (xv - m);
           }
           sd += cd;
           sdx += cdx;
         }
-        plane_dz[p] = sd;
-        plane_dz_yc[p] = sdx;
+        segment_dz[item] = sd;
+        segment_dz_yc[item] = sdx;
       }
     });
-    for (int64_t p = 0; p < N * C; ++p) {
+    for (int64_t item = 0; item < split.items(l); ++item) {
+      const int64_t p = item / split.per_plane;
       const int64_t k = coeff_offset(l, p / C) + p % C;
-      total_dz[k] += plane_dz[p];
-      total_dz_yc[k] += plane_dz_yc[p];
+      total_dz[k] += segment_dz[item];
+      total_dz_yc[k] += segment_dz_yc[item];
     }
   } else {
     const int64_t R = rows_per_block(l);
@@ -255,8 +291,8 @@ void grad_sums_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layout
           const scalar_t* go = g + offset;
 #pragma omp simd
           for (int64_t c = 0; c < C; ++c) {
-            const acc_t xv = static_cast<acc_t>(x[c]);
-            const acc_t dz = static_cast<acc_t>(go[c]) * activation_grad<A>(a[c] * xv + b[c], slope);
+            const acc_t xv = to_acc<acc_t>(x[c]);
+            const acc_t dz = chain_grad_cpu<A>(a[c] * xv + b[c], to_acc<acc_t>(go[c]), slope);
             sd[c] += dz;
             sdx[c] += dz * (xv - m[c]);
           }
@@ -275,8 +311,8 @@ void grad_sums_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layout
   acc_t* sum_dz = out_ptr<acc_t>(sum_dz_t);
   acc_t* sum_dz_yc = out_ptr<acc_t>(sum_dz_yc_t);
   for (int64_t i = 0; i < G * C; ++i) {
-    sum_dz[i] = static_cast<acc_t>(total_dz[i]);
-    sum_dz_yc[i] = static_cast<acc_t>(total_dz_yc[i]);
+    sum_dz[i] = to_acc<acc_t>(total_dz[i]);
+    sum_dz_yc[i] = to_acc<acc_t>(total_dz_yc[i]);
   }
 }
 
@@ -301,19 +337,21 @@ void grad_input_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layou
   const int64_t N = l.batch, C = l.channels, S = l.spatial;
 
   if (!l.channels_last) {
-    at::parallel_for(0, N * C, grain_for(S), [&](int64_t begin, int64_t end) {
-      for (int64_t p = begin; p < end; ++p) {
-        const int64_t k = coeff_offset(l, p / C) + p % C;
+    const PlaneSplit split = split_planes(l);
+    at::parallel_for(0, split.items(l), grain_for(split.length), [&](int64_t begin, int64_t end) {
+      for (int64_t item = begin; item < end; ++item) {
+        const Segment seg = split(item, l);
+        const int64_t k = coeff_offset(l, seg.plane / C) + seg.plane % C;
         const acc_t a = scale[k], b = shift[k], m = center[k];
         const acc_t al = alpha[k], be = beta[k], ga = gamma[k];
-        const scalar_t* x = y + p * S;
-        const scalar_t* go = g + p * S;
-        scalar_t* o = gy + p * S;
+        const scalar_t* x = y + seg.offset;
+        const scalar_t* go = g + seg.offset;
+        scalar_t* o = gy + seg.offset;
 #pragma omp simd
-        for (int64_t i = 0; i < S; ++i) {
-          const acc_t xv = static_cast<acc_t>(x[i]);
-          const acc_t dz = static_cast<acc_t>(go[i]) * activation_grad<A>(a * xv + b, slope);
-          o[i] = static_cast<scalar_t>(al * dz + be * (xv - m) + ga);
+        for (int64_t i = 0; i < seg.len; ++i) {
+          const acc_t xv = to_acc<acc_t>(x[i]);
+          const acc_t dz = chain_grad_cpu<A>(a * xv + b, to_acc<acc_t>(go[i]), slope);
+          o[i] = to_storage<scalar_t>(al * dz + be * (xv - m) + ga);
         }
       }
     });
@@ -328,9 +366,9 @@ void grad_input_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layou
         scalar_t* o = gy + r * C;
 #pragma omp simd
         for (int64_t c = 0; c < C; ++c) {
-          const acc_t xv = static_cast<acc_t>(x[c]);
-          const acc_t dz = static_cast<acc_t>(go[c]) * activation_grad<A>(a[c] * xv + b[c], slope);
-          o[c] = static_cast<scalar_t>(al[c] * dz + be[c] * (xv - m[c]) + ga[c]);
+          const acc_t xv = to_acc<acc_t>(x[c]);
+          const acc_t dz = chain_grad_cpu<A>(a[c] * xv + b[c], to_acc<acc_t>(go[c]), slope);
+          o[c] = to_storage<scalar_t>(al[c] * dz + be[c] * (xv - m[c]) + ga[c]);
         }
       }
     });

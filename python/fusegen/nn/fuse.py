@@ -7,7 +7,8 @@ import functools
 
 from torch import nn
 
-from .conv_norm_act import FusedConvNormAct, activation_kind, norm_kind
+from .conv_norm_act import FusedConvNormAct
+from .fuse_trace import find_called_runs, fusable_activation, fusable_conv, fusable_norm
 
 _NORM_KEYS = {"weight": "norm_weight", "bias": "norm_bias", "running_mean": "running_mean",
               "running_var": "running_var", "num_batches_tracked": "num_batches_tracked"}
@@ -16,12 +17,15 @@ _NORM_KEYS = {"weight": "norm_weight", "bias": "norm_bias", "running_mean": "run
 def fuse(model: nn.Module, inplace: bool = False) -> nn.Module:
     """The model with every fusable Conv -> Norm -> Activation run replaced by one block.
 
-    A run is consecutive children of an ``nn.Sequential`` (at any depth of the model): an
-    ``nn.Conv2d`` or ``nn.ConvTranspose2d``, then optionally an ``nn.BatchNorm2d`` (with running
-    statistics) or ``nn.InstanceNorm2d`` (without), then optionally an ``nn.ReLU``,
-    ``nn.LeakyReLU``, ``nn.Tanh``, ``nn.Sigmoid`` or ``nn.SiLU`` -- at least one of the two.
-    Modules called from a custom ``forward`` are not rewritten (their call order is not known
-    without tracing); put such blocks in an ``nn.Sequential`` or use ``FusedConvNormAct``.
+    A run is an ``nn.Conv2d`` or ``nn.ConvTranspose2d``, then optionally an ``nn.BatchNorm2d``
+    (with running statistics) or ``nn.InstanceNorm2d`` (without), then optionally an
+    ``nn.ReLU``, ``nn.LeakyReLU``, ``nn.Tanh``, ``nn.Sigmoid`` or ``nn.SiLU`` -- at least one of
+    the two. Runs are found
+      - as consecutive children of an ``nn.Sequential`` (at any depth of the model), and
+      - among attributes of one module that its custom ``forward`` calls in a chain
+        (``self.act(self.norm(self.conv(x)))``), found by tracing the model with ``torch.fx``:
+        each of the three is called once, and each output feeds only the next one. A model that
+        ``torch.fx`` cannot trace (control flow on tensor values, ...) keeps those runs unfused.
 
     The fused model returns the same outputs and gradients and keeps the parameter values,
     running statistics and train/eval mode. ``inplace=False`` (default) leaves ``model`` as it
@@ -32,7 +36,9 @@ def fuse(model: nn.Module, inplace: bool = False) -> nn.Module:
     ``seq.i.weight`` / ``seq.i.bias`` keep their names; ``seq.{i+1}.weight``, ``.bias``,
     ``.running_mean``, ``.running_var``, ``.num_batches_tracked`` become ``seq.i.norm_weight``,
     ``seq.i.norm_bias``, ``seq.i.running_mean``, ``seq.i.running_var``,
-    ``seq.i.num_batches_tracked``. ``load_state_dict`` on the fused model accepts either form:
+    ``seq.i.num_batches_tracked``; likewise for attributes ``conv``, ``norm``, ``act`` of one
+    module: ``norm.weight`` becomes ``conv.norm_weight`` and so on, ``norm`` and ``act`` become
+    ``nn.Identity``. ``load_state_dict`` on the fused model accepts either form:
     a state_dict saved from the original model is renamed on the way in.
     """
     if not inplace:
@@ -40,6 +46,13 @@ def fuse(model: nn.Module, inplace: bool = False) -> nn.Module:
     for module in list(model.modules()):
         if isinstance(module, nn.Sequential):
             _fuse_sequential(module)
+    renames_by_parent: dict[nn.Module, dict[str, str]] = {}
+    for parent, conv_name, norm_name, act_name in list(find_called_runs(model)):
+        renames_by_parent.setdefault(parent, {}).update(
+            _replace_run(parent, conv_name, norm_name, act_name))
+    for parent, renames in renames_by_parent.items():
+        if renames:
+            parent._register_load_state_dict_pre_hook(functools.partial(_rename_keys, renames))
     return model
 
 
@@ -49,41 +62,46 @@ def _fuse_sequential(seq: nn.Sequential) -> None:
     i = 0
     while i < len(children):
         name, conv = children[i]
-        if type(conv) not in (nn.Conv2d, nn.ConvTranspose2d) or conv.padding_mode != "zeros":
+        if not fusable_conv(conv):
             i += 1
             continue
         norm = act = None
         run = [name]
         nxt = children[i + 1][1] if i + 1 < len(children) else None
-        if nxt is not None and _fusable_norm(nxt):
+        if nxt is not None and fusable_norm(nxt):
             norm = nxt
             run.append(children[i + 1][0])
             nxt = children[i + 2][1] if i + 2 < len(children) else None
-        if nxt is not None and type(nxt) is not nn.Identity and activation_kind(nxt) is not None:
+        if nxt is not None and fusable_activation(nxt):
             act = nxt
             run.append(children[i + len(run)][0])
         if len(run) == 1:
             i += 1
             continue
-        seq._modules[name] = FusedConvNormAct.from_modules(conv, norm, act)
-        for other in run[1:]:
-            seq._modules[other] = nn.Identity()
-        if norm is not None:
-            norm_name = run[1]
-            for old, new in _NORM_KEYS.items():
-                renames[f"{norm_name}.{old}"] = f"{name}.{new}"
+        norm_name = run[1] if norm is not None else None
+        act_name = run[-1] if act is not None else None
+        renames.update(_replace_run(seq, name, norm_name, act_name))
         i += len(run)
     if renames:
         seq._register_load_state_dict_pre_hook(functools.partial(_rename_keys, renames))
 
 
-def _fusable_norm(module: nn.Module) -> bool:
-    kind = norm_kind(module)
-    if kind == "batch":
-        return module.track_running_stats
-    if kind == "instance":
-        return not module.track_running_stats
-    return False
+def _replace_run(parent: nn.Module, conv_name: str, norm_name: str | None,
+                 act_name: str | None) -> dict[str, str]:
+    """Puts the fused block in the convolution's place and nn.Identity in the others'.
+
+    Returns the state_dict renames (relative to ``parent``) from the unfused model's keys.
+    """
+    modules = parent._modules
+    norm = modules[norm_name] if norm_name is not None else None
+    act = modules[act_name] if act_name is not None else None
+    modules[conv_name] = FusedConvNormAct.from_modules(modules[conv_name], norm, act)
+    for other in (norm_name, act_name):
+        if other is not None:
+            modules[other] = nn.Identity()
+    if norm_name is None:
+        return {}
+    return {f"{norm_name}.{old}": f"{conv_name}.{new}" for old, new in _NORM_KEYS.items()}
 
 
 def _rename_keys(renames: dict[str, str], state_dict, prefix, *_args) -> None:

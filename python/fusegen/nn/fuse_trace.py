@@ -1,0 +1,84 @@
+"""Which modules ``fuse()`` may merge, and the Conv -> Norm -> Activation chains that a custom
+``forward`` builds from a module's attributes, found by tracing the model with ``torch.fx``."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+import torch.fx
+from torch import nn
+
+from .conv_norm_act import FusedConvNormAct, activation_kind, norm_kind
+
+
+def fusable_conv(module: nn.Module) -> bool:
+    return type(module) in (nn.Conv2d, nn.ConvTranspose2d) and module.padding_mode == "zeros"
+
+
+def fusable_norm(module: nn.Module) -> bool:
+    kind = norm_kind(module)
+    if kind == "batch":
+        return module.track_running_stats
+    if kind == "instance":
+        return not module.track_running_stats
+    return False
+
+
+def fusable_activation(module: nn.Module) -> bool:
+    return type(module) is not nn.Identity and activation_kind(module) is not None
+
+
+class _Tracer(torch.fx.Tracer):
+    """Keeps fused blocks (already placed by the nn.Sequential pass) as single calls."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return isinstance(m, FusedConvNormAct) or super().is_leaf_module(m, qualname)
+
+
+def find_called_runs(model: nn.Module) -> Iterator[tuple[nn.Module, str, str | None, str | None]]:
+    """(parent, conv name, norm name or None, activation name or None) for every chain
+    ``act(norm(conv(x)))`` -- or ``norm(conv(x))``, ``act(conv(x))`` -- in the traced forward
+    of ``model`` whose modules are children of one parent, each called exactly once, each
+    output used only by the next call. Nothing when ``model`` cannot be traced."""
+    try:
+        graph = _Tracer().trace(model)
+    except Exception:  # noqa: BLE001 -- any tracing failure means: no call order to rely on
+        return
+    modules = dict(model.named_modules())
+    calls = [n for n in graph.nodes if n.op == "call_module"]
+    times_called = Counter(n.target for n in calls)
+
+    def only_call_on(node: torch.fx.Node, accept) -> torch.fx.Node | None:
+        """The single user of node's output, if it is a once-called module of the same parent
+        that takes just that output and passes `accept`."""
+        if len(node.users) != 1:
+            return None
+        (user,) = node.users
+        if user.op != "call_module" or user.args != (node,) or user.kwargs or times_called[user.target] != 1:
+            return None
+        if _parent_name(user.target) != _parent_name(node.target) or not accept(modules[user.target]):
+            return None
+        return user
+
+    for node in calls:
+        if times_called[node.target] != 1 or not fusable_conv(modules[node.target]):
+            continue
+        if len(node.args) != 1 or node.kwargs:
+            continue
+        norm = only_call_on(node, fusable_norm)
+        act = only_call_on(norm if norm is not None else node, fusable_activation)
+        if norm is None and act is None:
+            continue
+        parent_name = _parent_name(node.target)
+        yield (modules[parent_name], _child_name(node.target),
+               _child_name(norm.target) if norm is not None else None,
+               _child_name(act.target) if act is not None else None)
+
+
+def _parent_name(qualname: str) -> str:
+    return qualname.rpartition(".")[0]
+
+
+def _child_name(qualname: str) -> str:
+    return qualname.rpartition(".")[2]
