@@ -161,7 +161,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=["gan", "dncnn", "speed"], action="append")
     parser.add_argument("--out", default="quality-output")
-    parser.add_argument("--gan-steps", type=int, default=2000)
+    parser.add_argument("--gan-steps", type=int, default=800)
     parser.add_argument("--gan-image-size", type=int, default=16, choices=[16, 32, 64])
     parser.add_argument("--gan-width", type=int, default=32)
     parser.add_argument("--gan-batch", type=int, default=64)
