@@ -105,8 +105,8 @@ def step_nlm(out: Path, device: str) -> dict[str, Any]:
 
 
 # Sizes that keep the whole demo to a few minutes on a 2-core CPU.
-GAN_STEPS, GAN_WIDTH, GAN_SIZE = 800, 32, 16
-DNCNN_STEPS, DNCNN_DEPTH, DNCNN_WIDTH = 400, 8, 32
+GAN_STEPS, GAN_WIDTH, GAN_SIZE = 600, 32, 16
+DNCNN_STEPS, DNCNN_DEPTH, DNCNN_WIDTH, DNCNN_BATCH = 300, 8, 32, 16
 SPEED_SIZE, SPEED_WIDTH, SPEED_BATCH = 32, 64, 64
 
 
@@ -147,7 +147,8 @@ def step_dncnn(out: Path, device: str) -> dict[str, Any]:
     from .train import train
 
     summary = train("dncnn", "photos", out / "dncnn", DNCNN_STEPS, depth=DNCNN_DEPTH,
-                    width=DNCNN_WIDTH, sigma=25.0, device=device, val_every=DNCNN_STEPS // 4)
+                    width=DNCNN_WIDTH, batch_size=DNCNN_BATCH, sigma=25.0, device=device,
+                    val_every=DNCNN_STEPS // 4)
     print(f"DnCNN (depth {DNCNN_DEPTH}, width {DNCNN_WIDTH}): {DNCNN_STEPS} steps in "
           f"{summary['seconds']:.0f} s, best validation PSNR {summary['best_metric']:.2f} dB")
     return {"steps": DNCNN_STEPS, "seconds": summary["seconds"], "best_val_psnr": summary["best_metric"],
