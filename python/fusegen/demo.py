@@ -106,7 +106,7 @@ def step_nlm(out: Path, device: str) -> dict[str, Any]:
 
 # Sizes that keep the whole demo to a few minutes on a 2-core CPU.
 GAN_STEPS, GAN_WIDTH, GAN_SIZE = 600, 32, 16
-DNCNN_STEPS, DNCNN_DEPTH, DNCNN_WIDTH, DNCNN_BATCH = 300, 8, 32, 16
+DNCNN_STEPS, DNCNN_DEPTH, DNCNN_WIDTH, DNCNN_BATCH = 1500, 8, 32, 16
 SPEED_SIZE, SPEED_WIDTH, SPEED_BATCH = 32, 64, 64
 
 
