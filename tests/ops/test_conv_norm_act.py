@@ -221,3 +221,18 @@ def test_large_planes_are_split_without_changing_results(device, instance):
     out.backward(grad)
     ref.backward(grad)
     torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh", "sigmoid", "silu"])
+def test_nan_and_inf_propagate_like_torch(device, activation):
+    x = torch.tensor([float("nan"), -float("nan"), float("inf"), -float("inf"), 0.0, -0.0, 1.5, -2.0],
+                     device=device).view(1, 2, 2, 2)
+    act = {
+        "relu": torch.relu,
+        "leaky_relu": lambda t: torch.nn.functional.leaky_relu(t, 0.2),
+        "tanh": torch.tanh,
+        "sigmoid": torch.sigmoid,
+        "silu": torch.nn.functional.silu,
+    }[activation]
+    got = bias_act(x, None, activation=activation)
+    torch.testing.assert_close(got, act(x), equal_nan=True)

@@ -19,7 +19,7 @@ using ActivationTag = std::integral_constant<Activation, A>;
 template <Activation A, typename T>
 C10_HOST_DEVICE inline T activate(T z, T slope) {
   if constexpr (A == Activation::ReLU) {
-    return z > T(0) ? z : T(0);
+    return z <= T(0) ? T(0) : z;  // NaN stays NaN, as in torch.relu
   } else if constexpr (A == Activation::LeakyReLU) {
     return z > T(0) ? z : z * slope;
   } else if constexpr (A == Activation::Tanh) {

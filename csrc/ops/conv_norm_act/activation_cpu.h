@@ -20,11 +20,13 @@ template <>
 struct FloatBits<float> {
   using Int = int32_t;
   static constexpr Int kInfinity = 0x7F800000;
+  static constexpr Int kMagnitude = 0x7FFFFFFF;
 };
 template <>
 struct FloatBits<double> {
   using Int = int64_t;
   static constexpr Int kInfinity = 0x7FF0000000000000;
+  static constexpr Int kMagnitude = 0x7FFFFFFFFFFFFFFF;
 };
 
 // z > 0 ? if_positive : otherwise, without a branch or a float comparison.
@@ -38,11 +40,21 @@ inline T select_positive(T z, T if_positive, T otherwise) {
                           (std::bit_cast<Int>(otherwise) & ~keep));
 }
 
+// max(z, 0) that keeps NaN (of either sign) as torch.relu does, on the bits of z.
+template <typename T>
+inline T relu_keeping_nan(T z) {
+  using Int = typename FloatBits<T>::Int;
+  const Int bits = std::bit_cast<Int>(z);
+  const Int is_nan = (bits & FloatBits<T>::kMagnitude) > FloatBits<T>::kInfinity;
+  const Int keep = -static_cast<Int>((bits > 0) | is_nan);
+  return std::bit_cast<T>(bits & keep);
+}
+
 // act(z) for the CPU loops.
 template <Activation A, typename T>
 inline T activate_cpu(T z, T slope) {
   if constexpr (A == Activation::ReLU) {
-    return select_positive(z, z, T(0));  // `z > 0 ? z : 0` vectorizes for float, not with half
+    return relu_keeping_nan(z);
   } else if constexpr (A == Activation::LeakyReLU) {
     return select_positive(z, z, z * slope);
   } else {
