@@ -46,8 +46,12 @@ def test_bad_command_exits_with_usage():
     assert "invalid choice" in result.stderr
 
 
-def test_demo_writes_a_report(tmp_path):
+def test_demo_writes_a_report(tmp_path, monkeypatch):
     pytest.importorskip("skimage", reason="the demo's NLM step needs the data extra (scikit-image)")
+    pytest.importorskip("sklearn", reason="the demo's GAN step trains on scikit-learn's digits")
+    from tests.test_demo_models import shrink_demo
+
+    shrink_demo(monkeypatch)  # the model steps train for minutes at their real sizes
     assert main(["demo", "--out", str(tmp_path), "--device", "cpu"]) == 0
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["weighted_sum"]["max_abs_error"] < 1e-5

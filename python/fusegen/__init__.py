@@ -12,5 +12,6 @@ import torch  # noqa: F401  (must be loaded before the extension: it provides li
 from . import _C  # noqa: F401  (registers torch.ops.fusegen.*)
 from . import nn, ops
 from .info import build_info, info
+from .load import load
 
-__all__ = ["__version__", "build_info", "info", "nn", "ops"]
+__all__ = ["__version__", "build_info", "info", "load", "nn", "ops"]

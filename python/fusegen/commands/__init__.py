@@ -1,5 +1,5 @@
 """The sub-commands of ``fusegen``; each module adds one with ``register(subparsers)``."""
 
-from . import demo, denoise, evaluate, info
+from . import demo, denoise, evaluate, info, sample, train
 
-COMMANDS = [info, demo, denoise, evaluate]
+COMMANDS = [info, demo, train, sample, denoise, evaluate]

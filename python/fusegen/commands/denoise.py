@@ -1,4 +1,5 @@
-"""``fusegen denoise``: denoise a PNG/JPEG image with non-local means; time it, score it."""
+"""``fusegen denoise``: denoise a PNG/JPEG image with non-local means or a trained DnCNN; time it,
+score it."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-METHODS = ("nlm",)
+METHODS = ("nlm", "dncnn")
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "denoise",
-        help="denoise a PNG/JPEG image (grey or colour) with non-local means",
+        help="denoise a PNG/JPEG image (grey or colour) with non-local means or a DnCNN",
         description="Denoise an 8-bit grey or colour image. Sigma and h are on the 0-255 scale. "
         "Without --h/--patch/--search, fusegen.ops.nlm_denoise's table gives them from sigma.",
     )
@@ -27,7 +28,10 @@ def register(subparsers) -> None:
     p.add_argument("--h", type=float, help="filtering strength, 0-255 scale (default: table)")
     p.add_argument("--patch", type=int, help="odd patch size (default: table)")
     p.add_argument("--search", type=int, help="odd search-window size (default: table)")
-    p.add_argument("--method", choices=METHODS, default="nlm", help="denoiser (default: nlm)")
+    p.add_argument("--method", choices=METHODS, default="nlm",
+                   help="denoiser (default: nlm); dncnn needs --model")
+    p.add_argument("--model", metavar="CKPT",
+                   help="--method dncnn: a checkpoint from `fusegen train dncnn` (its best.pt)")
     p.add_argument("--add-noise", type=float, metavar="S",
                    help="first add Gaussian noise of standard deviation S (0-255) to IN, for demos; "
                    "the noisy copy is written next to OUT and IN becomes the PSNR reference")
@@ -41,7 +45,12 @@ def run(args: argparse.Namespace) -> int:
     from ..ops import nlm_denoise
 
     sigma = args.sigma if args.sigma is not None else args.add_noise
-    if sigma is None:
+    if args.method == "dncnn":
+        if args.model is None:
+            raise ValueError("--method dncnn needs --model CKPT (train one: fusegen train dncnn --out DIR)")
+    elif args.model is not None:
+        raise ValueError("--model is for --method dncnn")
+    elif sigma is None:
         raise ValueError("--sigma is required (or --add-noise, whose level it then takes)")
     if args.add_noise is not None and not (math.isfinite(args.add_noise) and args.add_noise >= 0):
         raise ValueError(f"--add-noise must be a number >= 0, got {args.add_noise}")
@@ -62,8 +71,14 @@ def run(args: argparse.Namespace) -> int:
 
     x = torch.from_numpy(image).to(device)
     x = x.permute(2, 0, 1) if x.dim() == 3 else x  # (H, W, C) -> (C, H, W)
+    model = _load_dncnn(args.model, device) if args.method == "dncnn" else None
     start = time.perf_counter()
-    y = nlm_denoise(x, sigma, h=args.h, patch_size=args.patch, search_size=args.search)
+    if model is None:
+        y = nlm_denoise(x, sigma, h=args.h, patch_size=args.patch, search_size=args.search)
+    else:  # the model works on floats in [0, 1]; the file is 8-bit
+        y = model.denoise((x if x.dim() == 3 else x[None]).float() / 255.0)
+        y = (y * 255.0).round().clamp(0, 255).to(torch.uint8)
+        y = y if x.dim() == 3 else y[0]
     if y.is_cuda:
         torch.cuda.synchronize(y.device)
     seconds = time.perf_counter() - start
@@ -71,12 +86,23 @@ def run(args: argparse.Namespace) -> int:
     result = y.cpu().numpy()
     write_image(args.output, result)
 
-    print(f"denoised {args.input} ({_describe(image)}) with {args.method}, sigma {sigma:g}, "
+    level = f", sigma {sigma:g}" if model is None else f", model {args.model}"
+    print(f"denoised {args.input} ({_describe(image)}) with {args.method}{level}, "
           f"in {seconds:.3f} s on {device}: {args.output}")
     if reference is not None:
         print(f"PSNR: input {psnr(image, reference):.2f} dB, "
               f"denoised {psnr(result, reference):.2f} dB")
     return 0
+
+
+def _load_dncnn(path: str, device: torch.device):
+    from ..load import load
+    from ..models import RestorationModel
+
+    model = load(path, device=device)
+    if not isinstance(model, RestorationModel):
+        raise ValueError(f"{path}: a {type(model).__name__} is not a denoiser")
+    return model
 
 
 def _pillow():

@@ -1,0 +1,105 @@
+"""Loaders for a user's own images: a folder of image files, MNIST-format IDX files."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .dataset import ImageDataset, resize_square, to_channels
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def read_image(path: str | os.PathLike, channels: int | None = None) -> torch.Tensor:
+    """One image file as a (C, H, W) float tensor in [0, 1]; ``channels`` 1 or 3 converts it.
+
+    Raises ``OSError`` naming the file when it cannot be read as an image.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            mode = {1: "L", 3: "RGB"}.get(channels) or ("L" if im.mode in ("1", "L", "I", "I;16", "F") else "RGB")
+            array = np.asarray(im.convert(mode), dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, ValueError) as exc:
+        raise OSError(f"{path}: not a readable image ({exc})") from exc
+    image = torch.from_numpy(array.copy())
+    return image[None] if image.dim() == 2 else image.permute(2, 0, 1).contiguous()
+
+
+def write_image(image: torch.Tensor, path: str | os.PathLike) -> None:
+    """Save a (C, H, W) or (H, W) tensor in [0, 1] as an 8-bit image (format from the suffix)."""
+    from PIL import Image
+
+    x = image.detach().float().cpu().clamp(0, 1)
+    if x.dim() == 3:
+        x = x[0] if x.shape[0] == 1 else x.permute(1, 2, 0)
+    array = (x.numpy() * 255.0 + 0.5).astype(np.uint8)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def image_folder(root: str | os.PathLike, image_size: int = 32, channels: int = 1) -> ImageDataset:
+    """Every image under ``root``, center-cropped and resized to ``image_size``.
+
+    Images in sub-folders are labelled by sub-folder name (sorted, as torchvision's
+    ``ImageFolder``); images directly in ``root`` make an unlabelled data set.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise OSError(f"{root}: not a folder")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise OSError(f"{root}: no image files ({', '.join(IMAGE_SUFFIXES)}) found")
+    classes = sorted({p.parent.relative_to(root).parts[0] for p in files if p.parent != root})
+    if classes and any(p.parent == root for p in files):
+        raise OSError(f"{root}: mixes images at the top level with class sub-folders")
+    images = [resize_square(read_image(p, channels)[None], image_size) for p in files]
+    labels = None
+    if classes:
+        index = {name: i for i, name in enumerate(classes)}
+        labels = torch.tensor([index[p.parent.relative_to(root).parts[0]] for p in files])
+    return ImageDataset(torch.cat(images), labels, classes or None)
+
+
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """An array from an IDX file (the MNIST format), gzipped or not."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
+        raise OSError(f"{path}: not an IDX file (bad magic number)")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise OSError(f"{path}: truncated IDX header")
+    shape = struct.unpack(f">{ndim}I", data[4:header])
+    dtype = np.dtype(_IDX_TYPES[data[2]])
+    count = int(np.prod(shape)) if shape else 1
+    if len(data) - header != count * dtype.itemsize:
+        raise OSError(f"{path}: IDX data size does not match its header shape {shape}")
+    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+
+
+def idx_dataset(images_path: str | os.PathLike, labels_path: str | os.PathLike | None = None,
+                image_size: int = 32, channels: int = 1) -> ImageDataset:
+    """MNIST-format images (N, H, W) of uint8, with labels (N,) from a second IDX file if given."""
+    array = read_idx(images_path)
+    if array.ndim != 3:
+        raise OSError(f"{images_path}: expected (N, H, W) images, got shape {array.shape}")
+    scale = 255.0 if array.dtype == np.uint8 else 1.0
+    images = torch.from_numpy(array.astype(np.float32) / scale)[:, None]
+    labels = None
+    if labels_path is not None:
+        labels = torch.from_numpy(read_idx(labels_path).astype(np.int64))
+        if labels.shape != (len(images),):
+            raise OSError(f"{labels_path}: {tuple(labels.shape)} labels for {len(images)} images")
+    return ImageDataset(to_channels(resize_square(images, image_size), channels), labels)

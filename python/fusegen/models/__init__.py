@@ -1,0 +1,17 @@
+"""fusegen's models, built on :mod:`fusegen.nn` blocks.
+
+Generative models (:class:`DCGAN`, :class:`ConvVAE`) have ``.sample(n, labels=None,
+generator=None)`` returning images in [0, 1]; restoration models (:class:`DnCNN`,
+:class:`NLMDenoiser`) have ``.denoise(x)``. ``fusegen.load(path)`` rebuilds any of them from a training checkpoint.
+"""
+
+from .dcgan import DCGAN, DCGANDiscriminator, DCGANGenerator
+from .dncnn import DnCNN
+from .eager import unfuse
+from .nlm_denoiser import NLMDenoiser
+from .registry import MODEL_KINDS, build_model
+from .restoration import RestorationModel
+from .vae import ConvVAE
+
+__all__ = ["DCGAN", "ConvVAE", "DCGANDiscriminator", "DCGANGenerator", "DnCNN", "MODEL_KINDS",
+           "NLMDenoiser", "RestorationModel", "build_model", "unfuse"]

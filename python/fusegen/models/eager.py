@@ -1,0 +1,60 @@
+"""``unfuse``: the same model with plain PyTorch layers, to compare against the fused blocks."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from ..nn import FusedConvNormAct
+
+_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "silu": nn.SiLU,
+                "none": nn.Identity}
+
+
+def eager_block(block: FusedConvNormAct) -> nn.Sequential:
+    """``nn.Sequential(conv, norm, act)`` with ``block``'s parameters, buffers and mode."""
+    factory = {"device": block.weight.device, "dtype": block.weight.dtype}
+    if block.transposed:
+        conv = nn.ConvTranspose2d(block.in_channels, block.out_channels, block.kernel_size,
+                                  block.stride, block.padding, block.output_padding, block.groups,
+                                  block.bias is not None, block.dilation, **factory)
+    else:
+        conv = nn.Conv2d(block.in_channels, block.out_channels, block.kernel_size, block.stride,
+                         block.padding, block.dilation, block.groups, block.bias is not None, **factory)
+    if block.norm == "batch":
+        norm = nn.BatchNorm2d(block.out_channels, block.eps, block.momentum, block.affine, **factory)
+    elif block.norm == "instance":
+        norm = nn.InstanceNorm2d(block.out_channels, block.eps, affine=block.affine, **factory)
+    else:
+        norm = nn.Identity()
+    act = (nn.LeakyReLU(block.negative_slope) if block.activation == "leaky_relu"
+           else _ACTIVATIONS[block.activation]())
+    with torch.no_grad():
+        conv.weight.copy_(block.weight)
+        if block.bias is not None:
+            conv.bias.copy_(block.bias)
+        if block.affine:
+            norm.weight.copy_(block.norm_weight)
+            norm.bias.copy_(block.norm_bias)
+        if block.norm == "batch":
+            norm.running_mean.copy_(block.running_mean)
+            norm.running_var.copy_(block.running_var)
+            norm.num_batches_tracked.copy_(block.num_batches_tracked)
+    return nn.Sequential(conv, norm, act).train(block.training)
+
+
+def unfuse(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` in which every :class:`~fusegen.nn.FusedConvNormAct` is replaced by the
+    equivalent eager ``nn.Sequential(conv, norm, act)``: same outputs, plain PyTorch. Blocks
+    with spectral normalization are not supported."""
+    model = copy.deepcopy(model)
+    for name, child in list(model.named_children()):
+        if isinstance(child, FusedConvNormAct):
+            if torch.nn.utils.parametrize.is_parametrized(child):
+                raise ValueError("unfuse does not support parametrized (spectral-norm) blocks")
+            setattr(model, name, eager_block(child))
+        else:
+            setattr(model, name, unfuse(child))
+    return model

@@ -1,0 +1,118 @@
+"""A convolutional variational autoencoder (Kingma & Welling 2014) on fused blocks."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..nn import FusedConvNormAct
+from .dcgan import _check_shape_args, resolve_labels
+
+
+class ConvVAE(nn.Module):
+    """Encoder Conv+BN+LeakyReLU blocks down to 4x4, a Gaussian latent, decoder
+    ConvTranspose+BN+ReLU blocks back up, and Bernoulli pixel logits.
+
+    Images are in [0, 1]. The loss is the negative ELBO with a beta weight on the KL term
+    (Higgins et al. 2017), averaged over the batch: ``recon + beta * kl``, where ``recon`` is the
+    binary cross-entropy summed over pixels.
+
+    Args:
+        channels: 1 or 3. image_size: 16, 32 or 64. latent_dim: size of z.
+        width: channels of the first encoder block (doubled at each halving).
+        num_classes: 0, or the number of classes for a conditional VAE: a learned label
+            embedding is given to the encoder's head and to the decoder.
+        beta: weight of the KL term.
+    """
+
+    kind = "vae"
+
+    def __init__(self, channels: int = 1, image_size: int = 32, latent_dim: int = 16,
+                 width: int = 32, num_classes: int = 0, embed_dim: int = 16,
+                 beta: float = 1.0) -> None:
+        super().__init__()
+        halvings = _check_shape_args(image_size, channels, num_classes)
+        self.config = dict(channels=channels, image_size=image_size, latent_dim=latent_dim,
+                           width=width, num_classes=num_classes, embed_dim=embed_dim, beta=beta)
+        self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None
+        extra = embed_dim if num_classes else 0
+        enc, c = [], channels
+        for i in range(halvings):
+            enc.append(FusedConvNormAct(c, width * 2**i, 4, 2, 1, activation="leaky_relu"))
+            c = width * 2**i
+        self.encoder = nn.Sequential(*enc)
+        self.top = (c, 4)
+        flat = c * 16
+        self.to_stats = nn.Linear(flat + extra, 2 * latent_dim)
+        self.from_latent = nn.Linear(latent_dim + extra, flat)
+        dec = []
+        for i in reversed(range(1, halvings)):
+            dec.append(FusedConvNormAct(width * 2**i, width * 2 ** (i - 1), 4, 2, 1, transposed=True))
+        dec.append(FusedConvNormAct(width, channels, 4, 2, 1, transposed=True, norm="none",
+                                    activation="none"))
+        self.decoder = nn.Sequential(*dec)
+
+    @property
+    def num_classes(self) -> int:
+        return self.config["num_classes"]
+
+    def _label_code(self, labels: torch.Tensor | None, n: int) -> list[torch.Tensor]:
+        if self.embed is None:
+            if labels is not None:
+                raise ValueError("this VAE is unconditional: it takes no labels")
+            return []
+        if labels is None:
+            raise ValueError("this VAE is conditional: pass labels")
+        return [self.embed(labels)]
+
+    def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None):
+        """The posterior's mean and log-variance, each (n, latent_dim)."""
+        h = self.encoder(x).flatten(1)
+        stats = self.to_stats(torch.cat([h, *self._label_code(labels, len(x))], dim=1))
+        mu, logvar = stats.chunk(2, dim=1)
+        return mu, logvar.clamp(-30.0, 20.0)
+
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Pixel logits (n, C, H, W); ``sigmoid`` gives the mean image."""
+        h = self.from_latent(torch.cat([z, *self._label_code(labels, len(z))], dim=1))
+        h = F.relu(h).view(len(z), self.top[0], self.top[1], self.top[1])
+        return self.decoder(h)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None):
+        """Reconstruction logits, mean and log-variance, with z drawn by reparameterization."""
+        mu, logvar = self.encode(x, labels)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        return self.decode(z, labels), mu, logvar
+
+    def loss(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """``{"loss": recon + beta * kl, "recon": ..., "kl": ...}``, means over the batch."""
+        logits, mu, logvar = self(x, labels)
+        return self.elbo_terms(logits, x, mu, logvar)
+
+    def elbo_terms(self, logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor,
+                   logvar: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The loss terms from a forward pass's outputs (see :meth:`loss`)."""
+        recon = F.binary_cross_entropy_with_logits(logits.float(), x.float(), reduction="sum") / len(x)
+        mu, logvar = mu.float(), logvar.float()
+        kl = -0.5 * torch.sum(1 + logvar - mu.square() - logvar.exp()) / len(x)
+        return {"loss": recon + self.config["beta"] * kl, "recon": recon, "kl": kl}
+
+    @torch.no_grad()
+    def sample(self, n: int, labels=None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` images decoded from the prior, shape (n, C, H, W), values in [0, 1]."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.config["latent_dim"], generator=generator).to(device)
+        y = resolve_labels(labels, n, self.num_classes, generator, device)
+        return torch.sigmoid(self.decode(z, y).float())
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, labels=None) -> torch.Tensor:
+        """Mean reconstructions of images ``x`` (n, C, H, W) in [0, 1], through the posterior mean."""
+        y = resolve_labels(labels, len(x), self.num_classes, None, x.device) if (
+            labels is not None or self.num_classes == 0) else None
+        if self.num_classes and y is None:
+            raise ValueError("this VAE is conditional: pass labels")
+        mu, _ = self.encode(x, y)
+        return torch.sigmoid(self.decode(mu, y).float())
+

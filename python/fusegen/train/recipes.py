@@ -1,0 +1,120 @@
+"""``fusegen.train.train``: data + model + task + trainer for one model kind, in one call.
+
+This is what ``fusegen train`` runs; Python users call it the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data import PHOTOS, ImageDataset, NoisyPairs, extract_patches, load_dataset, photo, read_image
+from ..data.files import IMAGE_SUFFIXES
+from ..models import DCGAN, ConvVAE, DnCNN
+from .denoiser import DenoiserTask
+from .gan import GANTask
+from .trainer import Trainer, TrainSettings
+from .vae import VAETask
+
+KINDS = ("gan", "vae", "dncnn")
+# Scikit-image photographs DnCNN trains on by default; the rest (camera, coins, moon, ...)
+# stay unseen for evaluation.
+TRAIN_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "page", "text", "brick", "grass", "gravel")
+TEST_PHOTOS = tuple(p for p in PHOTOS if p not in TRAIN_PHOTOS)
+
+
+def split(dataset: ImageDataset, val_fraction: float, seed: int) -> tuple[ImageDataset, ImageDataset | None]:
+    """A seeded random train/validation split (no validation set when ``val_fraction`` is 0)."""
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    n_val = int(round(len(dataset) * val_fraction))
+    if n_val == 0:
+        return dataset, None
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+    return dataset.subset(order[n_val:]), dataset.subset(order[:n_val])
+
+
+def denoising_images(source: str | os.PathLike, channels: int) -> list[torch.Tensor]:
+    """Clean images for a denoiser: ``"photos"`` (scikit-image's training photographs), a folder
+    of images (read at their own size), or ``"digits"`` / ``"faces"`` (upsampled to 64x64)."""
+    if str(source) == "photos":
+        return [photo(name, channels) for name in TRAIN_PHOTOS]
+    path = Path(source)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not files:
+            raise OSError(f"{path}: no image files found")
+        return [read_image(p, channels) for p in files]
+    return list(load_dataset(source, image_size=64, channels=channels).images)
+
+
+def denoising_pairs(source, channels: int, patch_size: int, sigma, val_fraction: float,
+                    seed: int) -> tuple[NoisyPairs, NoisyPairs | None]:
+    patches = extract_patches(denoising_images(source, channels), patch_size, stride=patch_size // 2)
+    order = torch.randperm(len(patches), generator=torch.Generator().manual_seed(seed))
+    n_val = int(round(len(patches) * val_fraction))
+    val = NoisyPairs(patches[order[:n_val]], sigma, seed=seed) if n_val else None
+    return NoisyPairs(patches[order[n_val:]], sigma, seed=seed), val
+
+
+def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int = 1000, *,
+          conditional: bool = False, image_size: int = 32, channels: int = 1,
+          batch_size: int | None = None, lr: float | None = None, seed: int = 0,
+          device: str = "auto", resume: str | os.PathLike | None = None,
+          sample_every: int = 0, checkpoint_every: int = 0, val_every: int = 0,
+          patience: int = 0, val_fraction: float = 0.1, amp: bool = True, progress: bool = True,
+          latent_dim: int | None = None, width: int | None = None, spectral_norm: bool = False,
+          ema_decay: float = 0.999, ema_method: str = "weighted_sum", beta: float = 1.0,
+          depth: int = 17, sigma: float | tuple[float, float] = 25.0, patch_size: int = 40) -> dict[str, Any]:
+    """Train a model and write its checkpoints into ``out``; returns the trainer's summary.
+
+    Args:
+        kind: ``"gan"`` (DCGAN), ``"vae"`` (ConvVAE) or ``"dncnn"`` (DnCNN denoiser).
+        data: ``"digits"``, ``"faces"``, a folder of images or an IDX file; for ``"dncnn"`` also
+            ``"photos"`` (scikit-image's photographs, the default of ``fusegen train dncnn``).
+        out: output folder (``last.pt``, ``best.pt``, ``samples/``).
+        steps: total optimizer steps (when resuming, the total including the earlier run).
+        conditional: condition the GAN/VAE on the data's class labels.
+        image_size, channels: image shape for GAN/VAE (16, 32 or 64; 1 or 3).
+        batch_size, lr: default 64 and 2e-4 (GAN), 64 and 1e-3 (VAE), 32 and 1e-3 (DnCNN).
+        resume: a ``last.pt`` to continue from exactly.
+        latent_dim, width, spectral_norm, ema_decay, ema_method: GAN/VAE model options.
+        beta: VAE KL weight. depth, sigma, patch_size: DnCNN options (sigma in 0..255 units,
+            one value or a (low, high) range).
+        The remaining arguments are :class:`TrainSettings` fields.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if kind != "dncnn" and str(data) == "photos":
+        raise ValueError("'photos' is denoising data; use digits, faces, a folder or an IDX file")
+    torch.manual_seed(seed)  # the model's initial weights
+    if kind == "dncnn":
+        if conditional:
+            raise ValueError("--conditional applies to gan and vae, not dncnn")
+        train_data, val_data = denoising_pairs(data, channels, patch_size, sigma, val_fraction, seed)
+        model = DnCNN(channels=channels, depth=depth, width=width or 64)
+        task = DenoiserTask(model, lr or 1e-3)
+        batch_size = batch_size or 32
+    else:
+        dataset = load_dataset(data, image_size, channels)
+        if conditional and dataset.num_classes < 2:
+            raise ValueError(f"--conditional needs labelled data with at least 2 classes; {data} has "
+                             f"{dataset.num_classes}")
+        num_classes = dataset.num_classes if conditional else 0
+        train_data, val_data = split(dataset, val_fraction, seed)
+        if kind == "gan":
+            model = DCGAN(latent_dim or 100, channels, image_size, width or 64, num_classes,
+                          spectral_norm=spectral_norm)
+            task = GANTask(model, lr or 2e-4, ema_decay, ema_method)
+        else:
+            model = ConvVAE(channels, image_size, latent_dim or 16, width or 32, num_classes, beta=beta)
+            task = VAETask(model, lr or 1e-3)
+        batch_size = batch_size or 64
+    settings = TrainSettings(steps=steps, batch_size=batch_size, seed=seed, device=device,
+                             sample_every=sample_every, checkpoint_every=checkpoint_every,
+                             val_every=val_every if val_data is not None else 0, patience=patience,
+                             amp=amp, progress=progress)
+    return Trainer(task, train_data, out, settings, val_data).fit(resume=resume)

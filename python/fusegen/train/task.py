@@ -1,0 +1,74 @@
+"""What the trainer needs from each kind of model: the base class of the training tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .distributed import Distributed
+from .ema import EMA
+
+
+class Task:
+    """One model kind's training step, validation metric and sample images.
+
+    The trainer owns the loop, data, devices, checkpoints and early stopping; a task owns its
+    model, optimizers, loss and (for generators) the EMA copy. Subclasses set ``kind``,
+    ``metric`` (name of the validation metric) and ``higher_is_better``, and implement
+    :meth:`setup`, :meth:`step`, :meth:`validate`; :meth:`samples` when they make images.
+    """
+
+    kind = ""
+    metric = ""
+    higher_is_better = False
+
+    def __init__(self, model: nn.Module, lr: float) -> None:
+        self.model, self.lr = model, lr
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.ema: EMA | None = None
+        self.scaler: torch.amp.GradScaler | None = None
+        self.device = torch.device("cpu")
+        self.amp = False
+
+    def setup(self, device: torch.device, dist: Distributed, amp: bool) -> None:
+        """Move the model to ``device``, wrap what trains in DDP, make the optimizers."""
+        self.device, self.amp = device, amp
+        self.model.to(device)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=amp)
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp)
+
+    def step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def validate(self, data: Any) -> float:
+        raise NotImplementedError
+
+    def samples(self) -> tuple[torch.Tensor, int] | None:
+        """Images in [0, 1] for the progress grid and the grid's row length, or None."""
+        return None
+
+    def export_model(self) -> nn.Module:
+        """The model as users get it: the EMA weights in place of the live ones, if any."""
+        return self.model
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.load_state_dict(state["ema"])
+        for k, o in self.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])

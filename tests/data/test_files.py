@@ -1,0 +1,90 @@
+"""Loaders for a user's files, tested on small files the tests write."""
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fusegen.data import idx_dataset, image_folder, load_dataset, read_idx, read_image, save_grid
+
+
+def _png(path, value, size=(20, 12), mode="L"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shape = size[::-1] if mode == "L" else (*size[::-1], 3)
+    Image.fromarray(np.full(shape, value, dtype=np.uint8), mode).save(path)
+
+
+def test_image_folder_with_class_subfolders(tmp_path):
+    _png(tmp_path / "cats" / "a.png", 255)
+    _png(tmp_path / "cats" / "b.jpg", 0)
+    _png(tmp_path / "dogs" / "c.png", 128, mode="RGB")
+    data = image_folder(tmp_path, image_size=16, channels=1)
+    assert data.images.shape == (3, 1, 16, 16)
+    assert data.class_names == ["cats", "dogs"] and data.labels.tolist() == [0, 0, 1]
+    assert data.images[0].min() == 1.0 and data.images[1].max() < 0.05  # values in [0, 1]
+    assert load_dataset(tmp_path, 16, 3).images.shape == (3, 3, 16, 16)
+
+
+def test_flat_image_folder_is_unlabelled(tmp_path):
+    _png(tmp_path / "x.png", 10)
+    data = image_folder(tmp_path, image_size=16)
+    assert data.num_classes == 0 and len(data) == 1
+
+
+def test_image_folder_errors_name_the_problem(tmp_path):
+    with pytest.raises(OSError, match="no image files"):
+        image_folder(tmp_path)
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    with pytest.raises(OSError, match="broken.png"):
+        image_folder(tmp_path)
+    with pytest.raises(OSError, match="not a folder"):
+        image_folder(tmp_path / "missing")
+
+
+def _write_idx(path, array, code):
+    header = bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    data = header + array.astype(array.dtype.newbyteorder(">")).tobytes()
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "wb") as f:
+        f.write(data)
+
+
+def test_idx_images_and_labels(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    labels = np.array([3, 1, 4, 1, 5], dtype=np.uint8)
+    _write_idx(tmp_path / "train-images-idx3-ubyte.gz", images, 0x08)
+    _write_idx(tmp_path / "train-labels-idx1-ubyte.gz", labels, 0x08)
+    np.testing.assert_array_equal(read_idx(tmp_path / "train-images-idx3-ubyte.gz"), images)
+    data = idx_dataset(tmp_path / "train-images-idx3-ubyte.gz", tmp_path / "train-labels-idx1-ubyte.gz",
+                       image_size=32)
+    assert data.images.shape == (5, 1, 32, 32) and data.labels.tolist() == [3, 1, 4, 1, 5]
+    found = load_dataset(tmp_path / "train-images-idx3-ubyte.gz", image_size=16)  # finds the labels
+    assert found.labels.tolist() == [3, 1, 4, 1, 5]
+    floats = np.arange(6, dtype=np.float32).reshape(1, 2, 3)
+    _write_idx(tmp_path / "f.idx", floats, 0x0D)
+    np.testing.assert_array_equal(read_idx(tmp_path / "f.idx"), floats)
+
+
+def test_idx_errors(tmp_path):
+    (tmp_path / "bad.idx").write_bytes(b"\x01\x02\x03\x04")
+    with pytest.raises(OSError, match="magic"):
+        read_idx(tmp_path / "bad.idx")
+    _write_idx(tmp_path / "short.idx", np.zeros((2, 3), np.uint8), 0x08)
+    data = (tmp_path / "short.idx").read_bytes()[:-1]
+    (tmp_path / "short.idx").write_bytes(data)
+    with pytest.raises(OSError, match="size"):
+        read_idx(tmp_path / "short.idx")
+    _write_idx(tmp_path / "labels.idx", np.zeros(3, np.uint8), 0x08)
+    with pytest.raises(OSError, match=r"\(N, H, W\)"):
+        idx_dataset(tmp_path / "labels.idx")
+
+
+def test_read_image_and_grid_roundtrip(tmp_path):
+    images = torch.linspace(0, 1, 4 * 3 * 8 * 8).reshape(4, 3, 8, 8)
+    save_grid(images, tmp_path / "grid.png", nrow=2)
+    grid = read_image(tmp_path / "grid.png")
+    assert grid.shape == (3, 2 + 2 * 10, 2 + 2 * 10)
+    torch.testing.assert_close(grid[:, 2:10, 2:10], images[0], atol=1 / 255, rtol=0)

@@ -1,0 +1,97 @@
+"""``fusegen train`` / ``fusegen sample`` from the command line: the user's path end to end."""
+
+import pytest
+
+import fusegen
+from fusegen.cli import main
+from fusegen.data import read_image
+from fusegen.train import load_checkpoint
+
+TINY_GAN = ["--image-size", "16", "--width", "4", "--latent-dim", "8", "--batch-size", "8",
+            "--device", "cpu", "--no-progress", "--val-every", "2", "--sample-every", "2"]
+
+
+def test_train_resume_and_sample_a_conditional_gan(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    out = str(tmp_path / "run")
+    assert main(["train", "gan", "--data", "digits", "--conditional", "--steps", "2", "--out", out,
+                 *TINY_GAN]) == 0
+    assert main(["train", "gan", "--data", "digits", "--conditional", "--steps", "4", "--out", out,
+                 "--resume", f"{out}/last.pt", *TINY_GAN]) == 0
+    assert load_checkpoint(f"{out}/last.pt")["train_state"]["step"] == 4
+    assert '"steps": 4' in capsys.readouterr().out
+    grid = tmp_path / "grid.png"
+    assert main(["sample", f"{out}/last.pt", "-n", "20", "-o", str(grid), "--labels", "0,1,2,3,4",
+                 "--nrow", "10"]) == 0
+    assert read_image(grid).shape == (1, 2 + 2 * 18, 2 + 10 * 18)
+    assert fusegen.load(f"{out}/best.pt").sample(2, labels=[7, 7]).shape == (2, 1, 16, 16)
+
+
+def test_train_vae_on_an_image_folder(tmp_path):
+    from PIL import Image
+
+    for i in range(8):
+        Image.new("L", (20, 20), color=i * 30).save(tmp_path / f"{i}.png")
+    out = str(tmp_path / "vae")
+    assert main(["train", "vae", "--data", str(tmp_path), "--steps", "2", "--out", out,
+                 "--image-size", "16", "--width", "4", "--batch-size", "4", "--device", "cpu",
+                 "--no-progress"]) == 0
+    assert main(["sample", f"{out}/last.pt", "-n", "4", "-o", str(tmp_path / "s.png")]) == 0
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "gan", "--data", "no/such/folder", "--steps", "1", "--out", "{tmp}"], "no such data set"),
+    (["train", "dncnn", "--steps", "1", "--out", "{tmp}", "--resume", "{tmp}/missing.pt"],
+     "no such checkpoint"),
+    (["train", "gan", "--data", "faces", "--conditional", "--steps", "1", "--out", "{tmp}"], "labelled"),
+    (["train", "vae", "--data", "faces", "--steps", "1", "--batch-size", "500", "--out", "{tmp}"],
+     "batch-size"),
+    (["sample", "{tmp}/missing.pt", "-o", "{tmp}/g.png"], "no such checkpoint"),
+    (["sample", "{tmp}/junk.pt", "-o", "{tmp}/g.png"], "not a readable checkpoint"),
+    (["sample", "{tmp}/junk.pt", "-n", "0", "-o", "{tmp}/g.png"], "-n must be"),
+])
+def test_bad_arguments_and_files_give_one_line(tmp_path, capsys, argv, message):
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv] + (
+        ["--device", "cpu"] if argv[0] == "train" else [])
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_sampling_a_denoiser_is_refused(tmp_path, capsys):
+    out = str(tmp_path / "dn")
+    assert main(["train", "dncnn", "--steps", "1", "--out", out, "--depth", "3", "--width", "4",
+                 "--batch-size", "2", "--device", "cpu", "--no-progress"]) == 0
+    assert main(["sample", f"{out}/last.pt", "-o", str(tmp_path / "g.png")]) == 2
+    assert "denoise" in capsys.readouterr().err
+
+
+def test_argparse_rejects_unknown_kinds(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "unet", "--out", "x"])
+    assert exc.value.code == 2
+
+
+def test_denoise_with_a_trained_dncnn(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    out = str(tmp_path / "dn")
+    assert main(["train", "dncnn", "--steps", "2", "--out", out, "--depth", "3", "--width", "4",
+                 "--batch-size", "2", "--device", "cpu", "--no-progress", "--val-every", "1"]) == 0
+    clean = (np.linspace(0, 255, 48 * 40).reshape(40, 48)).astype(np.uint8)
+    Image.fromarray(clean).save(tmp_path / "in.png")
+    result = tmp_path / "out.png"
+    assert main(["denoise", str(tmp_path / "in.png"), "-o", str(result), "--method", "dncnn",
+                 "--model", f"{out}/best.pt", "--add-noise", "25"]) == 0
+    assert "with dncnn" in capsys.readouterr().out
+    assert np.asarray(Image.open(result)).shape == (40, 48)
+    assert main(["denoise", str(tmp_path / "in.png"), "-o", str(result), "--method", "dncnn"]) == 2
+    assert "--model" in capsys.readouterr().err
+    gan = str(tmp_path / "gan")
+    assert main(["train", "vae", "--data", "faces", "--steps", "1", "--out", gan, "--image-size",
+                 "16", "--width", "4", "--batch-size", "4", "--device", "cpu", "--no-progress"]) == 0
+    assert main(["denoise", str(tmp_path / "in.png"), "-o", str(result), "--method", "dncnn",
+                 "--model", f"{gan}/last.pt"]) == 2
+    assert "not a denoiser" in capsys.readouterr().err

@@ -1,0 +1,85 @@
+"""The trainer's outputs: sample grids, best/last checkpoints, early stopping, argument checks."""
+
+import pytest
+import torch
+
+import fusegen
+from fusegen.data import ImageDataset
+from fusegen.models import ConvVAE
+from fusegen.train import Trainer, TrainSettings, VAETask, load_checkpoint, train
+
+
+class _WorseningVAETask(VAETask):
+    """A validation metric that only gets worse after the first evaluation."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls = 0
+
+    def validate(self, data):
+        self.calls += 1
+        return float(self.calls)
+
+
+def _tiny_data():
+    g = torch.Generator().manual_seed(0)
+    return ImageDataset(torch.rand(32, 1, 16, 16, generator=g))
+
+
+def test_early_stopping_after_patience_runs_out(tmp_path):
+    torch.manual_seed(0)
+    task = _WorseningVAETask(ConvVAE(image_size=16, latent_dim=2, width=4))
+    settings = TrainSettings(steps=50, batch_size=8, device="cpu", val_every=2, patience=3,
+                             progress=False)
+    summary = Trainer(task, _tiny_data(), tmp_path, settings, val_data=_tiny_data()).fit()
+    assert summary["stopped_early"] and summary["steps"] == 8  # validations at 2, 4, 6, 8
+    assert summary["best_metric"] == 1.0
+    best = load_checkpoint(tmp_path / "best.pt")
+    assert best["train_state"]["step"] == 2 and best["metric"] == {"name": "neg_elbo", "best": 1.0}
+    assert load_checkpoint(tmp_path / "last.pt")["train_state"]["step"] == 8
+
+
+def test_gan_writes_grids_and_loads_with_ema_weights(tmp_path):
+    pytest.importorskip("sklearn")
+    summary = train("gan", "digits", tmp_path, 4, conditional=True, image_size=16, width=4,
+                    latent_dim=8, batch_size=8, device="cpu", progress=False, sample_every=2)
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["step_0000002.png",
+                                                                        "step_0000004.png"]
+    assert summary["final_losses"].keys() == {"loss_d", "loss_g"}
+    model = fusegen.load(tmp_path / "last.pt")
+    assert not model.training
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    ema = ckpt["train_state"]["task"]["ema"]["module"]
+    live = ckpt["train_state"]["task"]["model"]
+    for key, value in model.generator.state_dict().items():
+        torch.testing.assert_close(value, ema[key])
+    assert any(not torch.equal(ema[k], live["generator." + k]) for k in ema)  # EMA != live weights
+    images = model.sample(4, labels=[0, 1, 2, 3])
+    assert images.shape == (4, 1, 16, 16) and 0 <= images.min() and images.max() <= 1
+
+
+def test_dncnn_trains_and_denoises(tmp_path):
+    summary = train("dncnn", "photos", tmp_path, 3, depth=3, width=4, batch_size=4, device="cpu",
+                    progress=False, val_every=3)
+    assert summary["metric"] == "psnr" and summary["best_metric"] > 0
+    model = fusegen.load(tmp_path / "best.pt")
+    assert model.denoise(torch.rand(1, 24, 24)).shape == (1, 24, 24)
+
+
+@pytest.mark.parametrize("bad,match", [
+    (dict(kind="unet"), "kind"),
+    (dict(kind="dncnn", conditional=True), "conditional"),
+    (dict(kind="gan", data="faces", conditional=True), "labelled"),
+    (dict(kind="gan", data="photos"), "denoising"),
+])
+def test_bad_arguments(tmp_path, bad, match):
+    args = dict(kind="gan", data="digits", out=tmp_path, steps=1, device="cpu", progress=False)
+    with pytest.raises(ValueError, match=match):
+        train(**{**args, **bad})
+
+
+def test_settings_are_checked():
+    with pytest.raises(ValueError, match="steps"):
+        TrainSettings(steps=0).check()
+    with pytest.raises(ValueError, match="device"):
+        TrainSettings(device="tpu").check()
