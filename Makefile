@@ -48,7 +48,7 @@ bench: install
 
 $(CUDA_VENV)/.deps: Makefile
 	test -x $(CUDA_VENV)/bin/python || $(PYTHON_BOOT) -m venv $(CUDA_VENV)
-	$(CUDA_VENV)/bin/python -m pip install --quiet "$(CUDA_TORCH_SPEC)" $(BUILD_DEPS) pytest hypothesis
+	$(CUDA_VENV)/bin/python -m pip install --quiet "$(CUDA_TORCH_SPEC)" $(BUILD_DEPS) $(TEST_DEPS) scikit-image
 	touch $@
 
 cuda-check: $(CUDA_VENV)/.deps
