@@ -14,6 +14,7 @@
 // vector straddles a plane (NCHW) or a row (channels-last), element by element otherwise.
 
 #include "common/checks.h"
+#include "common/cuda_vector.cuh"
 #include "ops/conv_norm_act/activation.h"
 #include "ops/conv_norm_act/norm_act.h"
 
@@ -40,21 +41,6 @@ constexpr int kRowThreads = kThreads / kChannelTile;
 constexpr int64_t kRowChunk = 256;      // rows of one sample per channels-last reduction block
 
 // ---- vectors and block reductions ----------------------------------------------------------
-
-template <typename scalar_t, int VEC>
-struct alignas(sizeof(scalar_t) * VEC) Vector {
-  scalar_t v[VEC];
-};
-
-template <typename scalar_t, int VEC>
-__device__ __forceinline__ Vector<scalar_t, VEC> load(const scalar_t* p) {
-  return *reinterpret_cast<const Vector<scalar_t, VEC>*>(p);
-}
-
-template <typename scalar_t, int VEC>
-__device__ __forceinline__ void store(scalar_t* p, const Vector<scalar_t, VEC>& value) {
-  *reinterpret_cast<Vector<scalar_t, VEC>*>(p) = value;
-}
 
 // Count, mean and sum of squared deviations; merge is Chan et al.'s pairwise formula.
 template <typename acc_t>

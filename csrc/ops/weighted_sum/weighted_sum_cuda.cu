@@ -13,6 +13,7 @@
 #include "ops/weighted_sum/weighted_sum.h"
 
 #include "common/checks.h"
+#include "common/cuda_vector.cuh"
 
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -48,21 +49,6 @@ struct DeviceTable {
   const T* ptr;
   __device__ __forceinline__ T operator[](int k) const { return ptr[k]; }
 };
-
-template <typename scalar_t, int VEC>
-struct alignas(sizeof(scalar_t) * VEC) Vector {
-  scalar_t v[VEC];
-};
-
-template <typename scalar_t, int VEC>
-__device__ __forceinline__ Vector<scalar_t, VEC> load(const scalar_t* p) {
-  return *reinterpret_cast<const Vector<scalar_t, VEC>*>(p);
-}
-
-template <typename scalar_t, int VEC>
-__device__ __forceinline__ void store(scalar_t* p, const Vector<scalar_t, VEC>& value) {
-  *reinterpret_cast<Vector<scalar_t, VEC>*>(p) = value;
-}
 
 template <typename acc_t>
 __device__ __forceinline__ acc_t weight_at(const acc_t* w, bool per_sample, int64_t N, int k, int64_t n) {

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ._common import parse_device
+
 METHODS = ("nlm", "dncnn")
 
 
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--sigma is required (or --add-noise, whose level it then takes)")
     if args.add_noise is not None and not (math.isfinite(args.add_noise) and args.add_noise >= 0):
         raise ValueError(f"--add-noise must be a number >= 0, got {args.add_noise}")
-    device = _device(args.device)
+    device = parse_device(args.device)
     _check_writable_format(args.output)
 
     image = read_image(args.input)
@@ -148,16 +150,6 @@ def _check_writable_format(path: str) -> None:
     suffix = Path(path).suffix.lower()
     if suffix not in Image.registered_extensions():
         raise ValueError(f"cannot write {path!r}: unknown image file extension {suffix!r}")
-
-
-def _device(name: str) -> torch.device:
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise ValueError(f"--device: {exc}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA GPU is available")
-    return device
 
 
 def _describe(image: np.ndarray) -> str:

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ._common import parse_device
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 # (key, label, which way is better) in the order printed.
@@ -61,7 +63,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..metrics import FeatureExtractor, evaluate
 
-    device = _device(args.device)
+    device = parse_device(args.device)
     if args.risk < 0:
         raise ValueError(f"--risk must be >= 0, got {args.risk}")
     real, labels = load_images(args.real)
@@ -179,16 +181,6 @@ def _jsonable(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def _device(name: str) -> torch.device:
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise ValueError(f"--device: {exc}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA GPU is available")
-    return device
 
 
 def _describe(images: torch.Tensor) -> str:
