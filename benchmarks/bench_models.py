@@ -13,25 +13,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 
 import torch
 
 from fusegen.models import DCGAN, unfuse
 from fusegen.train import EMA, GANTask
+from fusegen.timing import median_seconds as timing_median_seconds
 from fusegen.train.distributed import Distributed
 
 
 def median_seconds(fn, repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return timing_median_seconds(fn, repeats, warmup)
 
 
 def gan_step_times(image_size: int = 32, width: int = 64, batch: int = 64, repeats: int = 10,

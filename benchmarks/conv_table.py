@@ -9,26 +9,19 @@ same run. Train = forward + backward; eval = forward under torch.no_grad().
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
+
+from fusegen.timing import median_seconds as timing_median_seconds
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conv_cases import CASES, train_step, variants  # noqa: E402
 
 
 def median_seconds(fn, repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return timing_median_seconds(fn, repeats, warmup)
 
 
 def main() -> None:

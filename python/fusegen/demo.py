@@ -19,18 +19,12 @@ from typing import Any, Callable
 import torch
 
 from .info import format_info, info
+from .timing import median_seconds
 from .ops import nlm_denoise, reference, weighted_sum
 
 
 def _median_ms(fn: Callable[[], Any], repeats: int = 15) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    times.sort()
-    return times[len(times) // 2] * 1e3
+    return median_seconds(fn, repeats) * 1e3
 
 
 def step_info() -> dict[str, Any]:

@@ -29,17 +29,7 @@ class GANTask(Task):
         super().__init__(model, lr)
         self.ema = EMA(model.generator, ema_decay, ema_method)
         self.num_classes = model.num_classes
-        # Fixed noise (from its own generator: the training RNG is left untouched) so that the
-        # grids saved during training show the same latent points improving.
-        g = torch.Generator().manual_seed(grid_seed)
-        if self.num_classes:
-            per_class = max(1, grid_size // self.num_classes)
-            self.grid_labels = torch.arange(self.num_classes).repeat_interleave(per_class)
-            self.grid_row = per_class
-        else:
-            self.grid_labels, self.grid_row = None, None
-        n = len(self.grid_labels) if self.grid_labels is not None else grid_size
-        self.grid_z = torch.randn(n, model.config["latent_dim"], generator=g)
+        self.make_sample_grid(self.num_classes, model.config["latent_dim"], grid_seed, grid_size)
 
     def setup(self, device, dist, amp) -> None:
         super().setup(device, dist, amp)

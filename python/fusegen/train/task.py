@@ -32,6 +32,23 @@ class Task:
         self.device = torch.device("cpu")
         self.amp = False
 
+    def make_sample_grid(self, num_classes: int | None, latent_dim: int, grid_seed: int,
+                         grid_size: int) -> None:
+        """Fix the latent points (and labels, one row per class) of the grids saved in training.
+
+        They come from their own generator, so the training RNG is left untouched and the grids
+        show the same points improving. Sets ``grid_z``, ``grid_labels`` and ``grid_row``.
+        """
+        g = torch.Generator().manual_seed(grid_seed)
+        if num_classes:
+            per_class = max(1, grid_size // num_classes)
+            self.grid_labels = torch.arange(num_classes).repeat_interleave(per_class)
+            self.grid_row = per_class
+        else:
+            self.grid_labels, self.grid_row = None, None
+        n = len(self.grid_labels) if self.grid_labels is not None else grid_size
+        self.grid_z = torch.randn(n, latent_dim, generator=g)
+
     def setup(self, device: torch.device, dist: Distributed, amp: bool) -> None:
         """Move the model to ``device``, wrap what trains in DDP, make the optimizers."""
         self.device, self.amp = device, amp

@@ -20,15 +20,7 @@ class VAETask(Task):
     def __init__(self, model: ConvVAE, lr: float = 1e-3, grid_seed: int = 1234, grid_size: int = 64) -> None:
         super().__init__(model, lr)
         self.num_classes = model.num_classes
-        g = torch.Generator().manual_seed(grid_seed)
-        if self.num_classes:
-            per_class = max(1, grid_size // self.num_classes)
-            self.grid_labels = torch.arange(self.num_classes).repeat_interleave(per_class)
-            self.grid_row = per_class
-        else:
-            self.grid_labels, self.grid_row = None, None
-        n = len(self.grid_labels) if self.grid_labels is not None else grid_size
-        self.grid_z = torch.randn(n, model.config["latent_dim"], generator=g)
+        self.make_sample_grid(self.num_classes, model.config["latent_dim"], grid_seed, grid_size)
 
     def setup(self, device, dist, amp) -> None:
         super().setup(device, dist, amp)
