@@ -236,3 +236,34 @@ def test_nan_and_inf_propagate_like_torch(device, activation):
     }[activation]
     got = bias_act(x, None, activation=activation)
     torch.testing.assert_close(got, act(x), equal_nan=True)
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh", "sigmoid", "silu"])
+def test_gradients_at_nan_and_inf_like_torch(device, activation):
+    # bias_act's backward has no normalization term: an infinite input must not meet a 0 * inf.
+    x = torch.tensor([float("nan"), float("inf"), -float("inf"), 0.0, -0.0, 1.5, -2.0, 100.0],
+                     device=device).view(1, 2, 2, 2)
+    xf, xt = x.clone().requires_grad_(), x.clone().requires_grad_()
+    (got,) = torch.autograd.grad(bias_act(xf, None, activation=activation).sum(), xf)
+    (expected,) = torch.autograd.grad(_act(xt, activation, 0.2).sum(), xt)
+    torch.testing.assert_close(got, expected, equal_nan=True)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "silu"])
+def test_smooth_activations_over_the_float32_range(device, activation, layout):
+    # The CPU loops use their own vectorizable exp/tanh polynomials: sweep the whole range where
+    # they change behaviour (underflow, the tanh switch at 0.625, overflow), both loop layouts.
+    sweep = torch.cat([torch.linspace(-120, 120, 48_001), torch.linspace(-1, 1, 8_001),
+                       torch.tensor([-104.5, -87.5, 88.5, 89.5, 0.625, -0.625, 1e-30, -1e-30])])
+    x = sweep[: len(sweep) // 8 * 8].view(2, 4, -1, 1).to(device)
+    if layout == "channels_last":
+        x = x.to(memory_format=torch.channels_last)
+    xf, xt = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out = bias_act(xf, None, activation=activation)
+    expected = _act(xt, activation, 0.2)
+    torch.testing.assert_close(out, expected, rtol=4e-7, atol=1e-7)
+    g = torch.randn_like(x)
+    (got,) = torch.autograd.grad(out, xf, g)
+    (ref,) = torch.autograd.grad(expected, xt, g)
+    torch.testing.assert_close(got, ref, rtol=1e-6, atol=1e-6)

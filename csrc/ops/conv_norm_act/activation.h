@@ -37,7 +37,7 @@ C10_HOST_DEVICE inline T activate(T z, T slope) {
 template <Activation A, typename T>
 C10_HOST_DEVICE inline T activation_grad(T z, T slope) {
   if constexpr (A == Activation::ReLU) {
-    return z > T(0) ? T(1) : T(0);
+    return z <= T(0) ? T(0) : T(1);  // NaN passes the gradient, as torch's threshold_backward
   } else if constexpr (A == Activation::LeakyReLU) {
     return z > T(0) ? T(1) : slope;
   } else if constexpr (A == Activation::Tanh) {

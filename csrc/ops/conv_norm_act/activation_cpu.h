@@ -1,14 +1,19 @@
 #pragma once
-// CPU forms of the piecewise activations that GCC vectorizes.
+// CPU forms of the activations that GCC vectorizes.
 //
 // Under the default -ftrapping-math, GCC does not if-convert a float comparison inside a loop
 // (`z > 0 ? g : 0`), so a ReLU backward loop written that way runs one element at a time. The
 // same choice made on the integer bits of z is plain integer arithmetic and vectorizes. The
 // results equal activation.h's: z > 0 is false for NaN and for -0.0, as there.
+//
+// std::exp and std::tanh are library calls that stop the vectorizer, so float Tanh, Sigmoid and
+// SiLU use Cephes' expf/tanhf polynomials (within 1-2 ulp of the correctly rounded result;
+// tested against torch), with their range clamps also done on the bits. Doubles keep std::.
 
 #include "ops/conv_norm_act/activation.h"
 
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <type_traits>
 
@@ -40,6 +45,17 @@ inline T select_positive(T z, T if_positive, T otherwise) {
                           (std::bit_cast<Int>(otherwise) & ~keep));
 }
 
+// z > 0 or z is NaN ? if_kept : 0 -- the ReLU gradient mask of torch's threshold_backward
+// (zero where z <= 0, so a NaN input passes its gradient through).
+template <typename T>
+inline T keep_unless_nonpositive(T z, T if_kept) {
+  using Int = typename FloatBits<T>::Int;
+  const Int bits = std::bit_cast<Int>(z);
+  const Int is_nan = (bits & FloatBits<T>::kMagnitude) > FloatBits<T>::kInfinity;
+  const Int keep = -static_cast<Int>((bits > 0) | is_nan);
+  return std::bit_cast<T>(std::bit_cast<Int>(if_kept) & keep);
+}
+
 // max(z, 0) that keeps NaN (of either sign) as torch.relu does, on the bits of z.
 template <typename T>
 inline T relu_keeping_nan(T z) {
@@ -50,6 +66,72 @@ inline T relu_keeping_nan(T z) {
   return std::bit_cast<T>(bits & keep);
 }
 
+// The larger of x and lo, NaN kept, on the bits: for lo < 0 only negative x can be below it,
+// and negative floats order by magnitude (their bits as unsigned) the other way round.
+inline float clamp_below(float x, float lo) {
+  const int32_t bits = std::bit_cast<int32_t>(x);
+  const int32_t magnitude = bits & 0x7FFFFFFF;
+  const int32_t lo_magnitude = std::bit_cast<int32_t>(lo) & 0x7FFFFFFF;
+  // Below lo: sign set, magnitude beyond lo's and not NaN.
+  const int32_t below = -static_cast<int32_t>((bits < 0) & (magnitude > lo_magnitude) &
+                                              (magnitude <= FloatBits<float>::kInfinity));
+  return std::bit_cast<float>((std::bit_cast<int32_t>(lo) & below) | (bits & ~below));
+}
+
+// The smaller of x and hi (hi > 0), NaN kept: positive floats order like their bits.
+inline float clamp_above(float x, float hi) {
+  const int32_t bits = std::bit_cast<int32_t>(x);
+  const int32_t hi_bits = std::bit_cast<int32_t>(hi);
+  const int32_t above = -static_cast<int32_t>((bits > hi_bits) & (bits <= FloatBits<float>::kInfinity));
+  return std::bit_cast<float>((hi_bits & above) | (bits & ~above));
+}
+
+// exp(x) for float, vectorizable: Cephes' expf (x = n ln2 + r, a degree-5 polynomial in r),
+// relative error below 1e-7. The clamps keep 2^n representable as two normal factors, so the
+// result still underflows to subnormals and 0 and overflows to +inf where expf does; NaN stays NaN.
+inline float exp_cpu(float x) {
+  x = clamp_above(clamp_below(x, -104.0f), 89.0f);
+  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding and subtracting it rounds to an integer
+  const float n = (x * 1.44269504088896341f + kRound) - kRound;
+  float r = x - n * 0.693359375f;  // x - n ln2, ln2 in two parts (Cody and Waite)
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float y = p * r * r + r + 1.0f;
+  const int32_t k = static_cast<int32_t>(n), k1 = k >> 1, k2 = k - k1;  // 2^n = 2^k1 * 2^k2
+  return y * std::bit_cast<float>((k1 + 127) << 23) * std::bit_cast<float>((k2 + 127) << 23);
+}
+inline double exp_cpu(double x) { return std::exp(x); }
+
+// tanh(z) for float, vectorizable: Cephes' tanhf, an odd polynomial below |z| = 0.625 and
+// 1 - 2 / (exp(2|z|) + 1) above, with z's sign.
+inline float tanh_cpu(float z) {
+  const float az = std::fabs(z);
+  const float z2 = az * az;
+  float s = -5.70498872745e-3f;
+  s = s * z2 + 2.06390887954e-2f;
+  s = s * z2 - 5.37397155531e-2f;
+  s = s * z2 + 1.33314422036e-1f;
+  s = s * z2 - 3.33332819422e-1f;
+  const float small = s * z2 * az + az;
+  const float large = 1.0f - 2.0f / (exp_cpu(2.0f * az) + 1.0f);
+  // |z| < 0.625 on the bits of |z| (NaN has the largest bits, so takes `large`, which is NaN).
+  const int32_t use_small = -static_cast<int32_t>(std::bit_cast<int32_t>(az) < std::bit_cast<int32_t>(0.625f));
+  const float t = std::bit_cast<float>((std::bit_cast<int32_t>(small) & use_small) |
+                                       (std::bit_cast<int32_t>(large) & ~use_small));
+  return std::copysign(t, z);
+}
+inline double tanh_cpu(double z) { return std::tanh(z); }
+
+template <typename T>
+inline T sigmoid_cpu(T z) {
+  return T(1) / (T(1) + exp_cpu(-z));
+}
+
 // act(z) for the CPU loops.
 template <Activation A, typename T>
 inline T activate_cpu(T z, T slope) {
@@ -57,6 +139,12 @@ inline T activate_cpu(T z, T slope) {
     return relu_keeping_nan(z);
   } else if constexpr (A == Activation::LeakyReLU) {
     return select_positive(z, z, z * slope);
+  } else if constexpr (A == Activation::Tanh) {
+    return tanh_cpu(z);
+  } else if constexpr (A == Activation::Sigmoid) {
+    return sigmoid_cpu(z);
+  } else if constexpr (A == Activation::SiLU) {
+    return z * sigmoid_cpu(z);
   } else {
     return activate<A>(z, slope);
   }
@@ -66,9 +154,18 @@ inline T activate_cpu(T z, T slope) {
 template <Activation A, typename T>
 inline T chain_grad_cpu(T z, T grad, T slope) {
   if constexpr (A == Activation::ReLU) {
-    return select_positive(z, grad, T(0));
+    return keep_unless_nonpositive(z, grad);
   } else if constexpr (A == Activation::LeakyReLU) {
     return select_positive(z, grad, grad * slope);
+  } else if constexpr (A == Activation::Tanh) {
+    const T t = tanh_cpu(z);
+    return grad * (T(1) - t * t);
+  } else if constexpr (A == Activation::Sigmoid) {
+    const T s = sigmoid_cpu(z);
+    return grad * (s * (T(1) - s));
+  } else if constexpr (A == Activation::SiLU) {
+    const T s = sigmoid_cpu(z);
+    return grad * (s * (T(1) + z * (T(1) - s)));
   } else {
     return grad * activation_grad<A>(z, slope);
   }

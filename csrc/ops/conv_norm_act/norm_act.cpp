@@ -338,7 +338,9 @@ std::tuple<at::Tensor, at::Tensor> bias_act_backward(const at::Tensor& grad_out,
   const at::Tensor ones = at::ones({1, C}, acc_options(y));
   const at::Tensor zeros = at::zeros({1, C}, acc_options(y));
   const at::Tensor shift = channel_row(bias, y, 0.0).contiguous();
-  run_grad_input(g, y, l, ones, shift, zeros, act, ones, zeros, zeros, grad_y);
+  // No beta or center: grad_y = grad_out * act'(y + bias), with no 0 * (y - 0) term that an
+  // infinite y would turn into NaN.
+  run_grad_input(g, y, l, ones, shift, at::Tensor(), act, ones, at::Tensor(), zeros, grad_y);
   if (bias_needs_grad) {
     at::Tensor sum_dz = at::empty({1, C}, acc_options(y));
     at::Tensor unused = at::empty({1, C}, acc_options(y));

@@ -329,10 +329,14 @@ void grad_input_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layou
   scalar_t* gy = out_ptr<scalar_t>(gy_t);
   const acc_t* scale = in<acc_t>(scale_t);
   const acc_t* shift = in<acc_t>(shift_t);
-  const acc_t* center = in<acc_t>(center_t);
   const acc_t* alpha = in<acc_t>(alpha_t);
-  const acc_t* beta = in<acc_t>(beta_t);
   const acc_t* gamma = in<acc_t>(gamma_t);
+  // bias_act's backward has no beta * (y - center) term (undefined tensors): it is skipped, not
+  // multiplied by 0, so that an infinite input gives act'(inf), not 0 * inf = NaN. The test is
+  // loop-invariant; the compiler unswitches it out of the vectorized loops.
+  const bool linear_term = beta_t.defined();
+  const acc_t* center = linear_term ? in<acc_t>(center_t) : gamma;
+  const acc_t* beta = linear_term ? in<acc_t>(beta_t) : gamma;
   const acc_t slope = static_cast<acc_t>(slope_d);
   const int64_t N = l.batch, C = l.channels, S = l.spatial;
 
@@ -351,7 +355,7 @@ void grad_input_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layou
         for (int64_t i = 0; i < seg.len; ++i) {
           const acc_t xv = to_acc<acc_t>(x[i]);
           const acc_t dz = chain_grad_cpu<A>(a * xv + b, to_acc<acc_t>(go[i]), slope);
-          o[i] = to_storage<scalar_t>(al * dz + be * (xv - m) + ga);
+          o[i] = to_storage<scalar_t>(al * dz + (linear_term ? be * (xv - m) : acc_t(0)) + ga);
         }
       }
     });
@@ -368,7 +372,7 @@ void grad_input_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layou
         for (int64_t c = 0; c < C; ++c) {
           const acc_t xv = to_acc<acc_t>(x[c]);
           const acc_t dz = chain_grad_cpu<A>(a[c] * xv + b[c], to_acc<acc_t>(go[c]), slope);
-          o[c] = to_storage<scalar_t>(al[c] * dz + be[c] * (xv - m[c]) + ga[c]);
+          o[c] = to_storage<scalar_t>(al[c] * dz + (linear_term ? be[c] * (xv - m[c]) : acc_t(0)) + ga[c]);
         }
       }
     });

@@ -346,7 +346,9 @@ grad_input_kernel(const scalar_t* __restrict__ g, const scalar_t* __restrict__ y
       const int64_t kj = channels_last ? k + j : k;
       const acc_t xv = static_cast<acc_t>(x.v[j]);
       const acc_t dz = static_cast<acc_t>(go.v[j]) * activation_grad<A>(scale[kj] * xv + shift[kj], slope);
-      o.v[j] = static_cast<scalar_t>(alpha[kj] * dz + beta[kj] * (xv - center[kj]) + gamma[kj]);
+      // No beta (bias_act): skip the term rather than multiply an infinite x by 0.
+      const acc_t linear = beta != nullptr ? beta[kj] * (xv - center[kj]) : acc_t(0);
+      o.v[j] = static_cast<scalar_t>(alpha[kj] * dz + linear + gamma[kj]);
     }
     store<scalar_t, VEC>(gy + offset, o);
   }
@@ -504,8 +506,10 @@ void launch_grad_input(const at::Tensor& g_t, const at::Tensor& y_t, const Layou
   const scalar_t* g = g_t.const_data_ptr<scalar_t>();
   scalar_t* gy = gy_t.mutable_data_ptr<scalar_t>();
   const acc_t *a = scale.const_data_ptr<acc_t>(), *b = shift.const_data_ptr<acc_t>(),
-              *m = center.const_data_ptr<acc_t>(), *al = alpha.const_data_ptr<acc_t>(),
-              *be = beta.const_data_ptr<acc_t>(), *ga = gamma.const_data_ptr<acc_t>();
+              *al = alpha.const_data_ptr<acc_t>(), *ga = gamma.const_data_ptr<acc_t>();
+  // Undefined beta and center (bias_act's backward): the kernel skips the linear term.
+  const acc_t* m = beta.defined() ? center.const_data_ptr<acc_t>() : nullptr;
+  const acc_t* be = beta.defined() ? beta.const_data_ptr<acc_t>() : nullptr;
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const int64_t numel = y_t.numel(), C = l.channels, S = l.spatial;
   const acc_t s = static_cast<acc_t>(slope);
