@@ -17,6 +17,8 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string_view>
 #include <vector>
 
 namespace fusegen::conv_norm_act {
@@ -85,341 +87,137 @@ const T* in(const at::Tensor& t) { return t.const_data_ptr<T>(); }
 template <typename T>
 T* out_ptr(at::Tensor& t) { return t.mutable_data_ptr<T>(); }
 
-// ---- stats -------------------------------------------------------------------------------
+// GCC builds copies of the kernels for AVX2 and AVX-512 (the build's baseline is x86-64's
+// SSE2): two and four times the SIMD width for the reductions and the Tanh/Sigmoid/SiLU
+// polynomials. No FMA, so every copy rounds each product the same way.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define FUSEGEN_NORM_ACT_HAVE_AVX2_BUILD 1
+#else
+#define FUSEGEN_NORM_ACT_HAVE_AVX2_BUILD 0
+#endif
 
-template <typename scalar_t>
-void stats_kernel(const at::Tensor& y_t, const Layout& l, at::Tensor& mean_t, at::Tensor& var_t) {
-  using acc_t = at::opmath_type<scalar_t>;
-  const scalar_t* y = in<scalar_t>(y_t);
-  const int64_t N = l.batch, C = l.channels, S = l.spatial, G = l.groups();
-  std::vector<Moments> groups(G * C);
+namespace baseline {
+#include "ops/conv_norm_act/norm_act_cpu_kernel.h"
+}  // namespace baseline
 
-  if (!l.channels_last) {
-    const PlaneSplit split = split_planes(l);
-    std::vector<Moments> segments(split.items(l));
-    at::parallel_for(0, split.items(l), grain_for(split.length), [&](int64_t begin, int64_t end) {
-      for (int64_t item = begin; item < end; ++item) {
-        const Segment seg = split(item, l);
-        const scalar_t* x = y + seg.offset;
-        Moments m;
-        for (int64_t s0 = 0; s0 < seg.len; s0 += kChunk) {
-          const int64_t len = std::min(kChunk, seg.len - s0);
-          const scalar_t* xc = x + s0;
-          acc_t sum = 0;
-#pragma omp simd reduction(+ : sum)
-          for (int64_t i = 0; i < len; ++i) sum += to_acc<acc_t>(xc[i]);
-          const acc_t chunk_mean = sum / static_cast<acc_t>(len);
-          acc_t q = 0;
-#pragma omp simd reduction(+ : q)
-          for (int64_t i = 0; i < len; ++i) {
-            const acc_t d = to_acc<acc_t>(xc[i]) - chunk_mean;
-            q += d * d;
-          }
-          m.merge(static_cast<double>(len), static_cast<double>(chunk_mean), static_cast<double>(q));
-        }
-        segments[item] = m;
-      }
-    });
-    for (int64_t item = 0; item < split.items(l); ++item) {
-      const int64_t p = item / split.per_plane;
-      const Moments& sm = segments[item];
-      groups[coeff_offset(l, p / C) + p % C].merge(sm.count, sm.mean, sm.m2);
-    }
-  } else {
-    const int64_t R = rows_per_block(l);
-    const int64_t blocks = ceil_div(S, R);
-    const int64_t items = N * blocks;
-    std::vector<acc_t> item_mean(items * C), item_m2(items * C);
-    at::parallel_for(0, items, grain_for(R * C), [&](int64_t begin, int64_t end) {
-      for (int64_t item = begin; item < end; ++item) {
-        const int64_t n = item / blocks, r0 = (item % blocks) * R;
-        const int64_t rows = std::min(R, S - r0);
-        const scalar_t* x = y + (n * S + r0) * C;
-        acc_t* mean = item_mean.data() + item * C;
-        acc_t* q = item_m2.data() + item * C;
-        std::fill(mean, mean + C, acc_t(0));
-        std::fill(q, q + C, acc_t(0));
-        for (int64_t r = 0; r < rows; ++r) {
-          const scalar_t* row = x + r * C;
-#pragma omp simd
-          for (int64_t c = 0; c < C; ++c) mean[c] += to_acc<acc_t>(row[c]);
-        }
-        const acc_t inv_rows = acc_t(1) / static_cast<acc_t>(rows);
-        for (int64_t c = 0; c < C; ++c) mean[c] *= inv_rows;
-        for (int64_t r = 0; r < rows; ++r) {
-          const scalar_t* row = x + r * C;
-#pragma omp simd
-          for (int64_t c = 0; c < C; ++c) {
-            const acc_t d = to_acc<acc_t>(row[c]) - mean[c];
-            q[c] += d * d;
-          }
-        }
-      }
-    });
-    for (int64_t item = 0; item < items; ++item) {
-      const int64_t n = item / blocks;
-      const double rows = static_cast<double>(std::min(R, S - (item % blocks) * R));
-      Moments* g = groups.data() + coeff_offset(l, n);
-      for (int64_t c = 0; c < C; ++c)
-        g[c].merge(rows, static_cast<double>(item_mean[item * C + c]),
-                   static_cast<double>(item_m2[item * C + c]));
-    }
-  }
+#if FUSEGEN_NORM_ACT_HAVE_AVX2_BUILD
+#pragma GCC push_options
+#pragma GCC target("avx2")
+namespace avx2 {
+#include "ops/conv_norm_act/norm_act_cpu_kernel.h"
+}  // namespace avx2
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq")
+namespace avx512 {
+#include "ops/conv_norm_act/norm_act_cpu_kernel.h"
+}  // namespace avx512
+#pragma GCC pop_options
+#endif
 
-  acc_t* mean = out_ptr<acc_t>(mean_t);
-  acc_t* var = out_ptr<acc_t>(var_t);
-  for (int64_t i = 0; i < G * C; ++i) {
-    mean[i] = static_cast<acc_t>(groups[i].mean);
-    var[i] = static_cast<acc_t>(groups[i].count > 0 ? groups[i].m2 / groups[i].count : 0.0);
-  }
+enum class Isa { Baseline, Avx2, Avx512 };
+
+// The widest copy the CPU runs, unless FUSEGEN_CPU_ISA (baseline, avx2) caps it: the tests
+// compare the copies.
+Isa best_isa() {
+#if FUSEGEN_NORM_ACT_HAVE_AVX2_BUILD
+  static const Isa isa = [] {
+    const char* cap = std::getenv("FUSEGEN_CPU_ISA");
+    const std::string_view limit = cap != nullptr ? cap : "";
+    if (limit == "baseline" || !__builtin_cpu_supports("avx2")) return Isa::Baseline;
+    if (limit == "avx2" || !__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512vl") ||
+        !__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512dq"))
+      return Isa::Avx2;
+    return Isa::Avx512;
+  }();
+  return isa;
+#else
+  return Isa::Baseline;
+#endif
 }
 
-// ---- apply -------------------------------------------------------------------------------
-
-template <typename scalar_t, Activation A>
-void apply_kernel(const at::Tensor& y_t, const Layout& l, const at::Tensor& scale_t,
-                  const at::Tensor& shift_t, double slope_d, at::Tensor& out_t) {
-  using acc_t = at::opmath_type<scalar_t>;
-  const scalar_t* y = in<scalar_t>(y_t);
-  scalar_t* out = out_ptr<scalar_t>(out_t);
-  const acc_t* scale = in<acc_t>(scale_t);
-  const acc_t* shift = in<acc_t>(shift_t);
-  const acc_t slope = static_cast<acc_t>(slope_d);
-  const int64_t N = l.batch, C = l.channels, S = l.spatial;
-
-  if (!l.channels_last) {
-    const PlaneSplit split = split_planes(l);
-    at::parallel_for(0, split.items(l), grain_for(split.length), [&](int64_t begin, int64_t end) {
-      for (int64_t item = begin; item < end; ++item) {
-        const Segment seg = split(item, l);
-        const int64_t k = coeff_offset(l, seg.plane / C) + seg.plane % C;
-        const acc_t a = scale[k], b = shift[k];
-        const scalar_t* x = y + seg.offset;
-        scalar_t* o = out + seg.offset;
-#pragma omp simd
-        for (int64_t i = 0; i < seg.len; ++i)
-          o[i] = to_storage<scalar_t>(activate_cpu<A>(a * to_acc<acc_t>(x[i]) + b, slope));
-      }
-    });
-  } else {
-    at::parallel_for(0, N * S, grain_for(C), [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) {
-        const int64_t k = coeff_offset(l, r / S);
-        const acc_t* a = scale + k;
-        const acc_t* b = shift + k;
-        const scalar_t* x = y + r * C;
-        scalar_t* o = out + r * C;
-#pragma omp simd
-        for (int64_t c = 0; c < C; ++c)
-          o[c] = to_storage<scalar_t>(activate_cpu<A>(a[c] * to_acc<acc_t>(x[c]) + b[c], slope));
-      }
-    });
-  }
-}
-
-// ---- backward reduction -------------------------------------------------------------------
-
-template <typename scalar_t, Activation A>
-void grad_sums_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layout& l,
-                      const at::Tensor& scale_t, const at::Tensor& shift_t,
-                      const at::Tensor& center_t, double slope_d, at::Tensor& sum_dz_t,
-                      at::Tensor& sum_dz_yc_t) {
-  using acc_t = at::opmath_type<scalar_t>;
-  const scalar_t* g = in<scalar_t>(g_t);
-  const scalar_t* y = in<scalar_t>(y_t);
-  const acc_t* scale = in<acc_t>(scale_t);
-  const acc_t* shift = in<acc_t>(shift_t);
-  const acc_t* center = in<acc_t>(center_t);
-  const acc_t slope = static_cast<acc_t>(slope_d);
-  const int64_t N = l.batch, C = l.channels, S = l.spatial, G = l.groups();
-  std::vector<double> total_dz(G * C, 0.0), total_dz_yc(G * C, 0.0);
-
-  if (!l.channels_last) {
-    const PlaneSplit split = split_planes(l);
-    std::vector<double> segment_dz(split.items(l)), segment_dz_yc(split.items(l));
-    at::parallel_for(0, split.items(l), grain_for(split.length), [&](int64_t begin, int64_t end) {
-      for (int64_t item = begin; item < end; ++item) {
-        const Segment seg = split(item, l);
-        const int64_t k = coeff_offset(l, seg.plane / C) + seg.plane % C;
-        const acc_t a = scale[k], b = shift[k], m = center[k];
-        double sd = 0, sdx = 0;
-        for (int64_t s0 = 0; s0 < seg.len; s0 += kChunk) {
-          const int64_t len = std::min(kChunk, seg.len - s0);
-          const scalar_t* x = y + seg.offset + s0;
-          const scalar_t* go = g + seg.offset + s0;
-          acc_t cd = 0, cdx = 0;
-#pragma omp simd reduction(+ : cd, cdx)
-          for (int64_t i = 0; i < len; ++i) {
-            const acc_t xv = to_acc<acc_t>(x[i]);
-            const acc_t dz = chain_grad_cpu<A>(a * xv + b, to_acc<acc_t>(go[i]), slope);
-            cd += dz;
-            cdx += dz * (xv - m);
-          }
-          sd += cd;
-          sdx += cdx;
-        }
-        segment_dz[item] = sd;
-        segment_dz_yc[item] = sdx;
-      }
-    });
-    for (int64_t item = 0; item < split.items(l); ++item) {
-      const int64_t p = item / split.per_plane;
-      const int64_t k = coeff_offset(l, p / C) + p % C;
-      total_dz[k] += segment_dz[item];
-      total_dz_yc[k] += segment_dz_yc[item];
-    }
-  } else {
-    const int64_t R = rows_per_block(l);
-    const int64_t blocks = ceil_div(S, R);
-    const int64_t items = N * blocks;
-    std::vector<acc_t> item_dz(items * C), item_dz_yc(items * C);
-    at::parallel_for(0, items, grain_for(R * C), [&](int64_t begin, int64_t end) {
-      for (int64_t item = begin; item < end; ++item) {
-        const int64_t n = item / blocks, r0 = (item % blocks) * R;
-        const int64_t rows = std::min(R, S - r0);
-        const int64_t k = coeff_offset(l, n);
-        const acc_t* a = scale + k;
-        const acc_t* b = shift + k;
-        const acc_t* m = center + k;
-        acc_t* sd = item_dz.data() + item * C;
-        acc_t* sdx = item_dz_yc.data() + item * C;
-        std::fill(sd, sd + C, acc_t(0));
-        std::fill(sdx, sdx + C, acc_t(0));
-        for (int64_t r = 0; r < rows; ++r) {
-          const int64_t offset = (n * S + r0 + r) * C;
-          const scalar_t* x = y + offset;
-          const scalar_t* go = g + offset;
-#pragma omp simd
-          for (int64_t c = 0; c < C; ++c) {
-            const acc_t xv = to_acc<acc_t>(x[c]);
-            const acc_t dz = chain_grad_cpu<A>(a[c] * xv + b[c], to_acc<acc_t>(go[c]), slope);
-            sd[c] += dz;
-            sdx[c] += dz * (xv - m[c]);
-          }
-        }
-      }
-    });
-    for (int64_t item = 0; item < items; ++item) {
-      const int64_t k = coeff_offset(l, item / blocks);
-      for (int64_t c = 0; c < C; ++c) {
-        total_dz[k + c] += item_dz[item * C + c];
-        total_dz_yc[k + c] += item_dz_yc[item * C + c];
-      }
-    }
-  }
-
-  acc_t* sum_dz = out_ptr<acc_t>(sum_dz_t);
-  acc_t* sum_dz_yc = out_ptr<acc_t>(sum_dz_yc_t);
-  for (int64_t i = 0; i < G * C; ++i) {
-    sum_dz[i] = to_acc<acc_t>(total_dz[i]);
-    sum_dz_yc[i] = to_acc<acc_t>(total_dz_yc[i]);
-  }
-}
-
-// ---- backward apply -----------------------------------------------------------------------
-
-template <typename scalar_t, Activation A>
-void grad_input_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layout& l,
-                       const at::Tensor& scale_t, const at::Tensor& shift_t,
-                       const at::Tensor& center_t, double slope_d, const at::Tensor& alpha_t,
-                       const at::Tensor& beta_t, const at::Tensor& gamma_t, at::Tensor& gy_t) {
-  using acc_t = at::opmath_type<scalar_t>;
-  const scalar_t* g = in<scalar_t>(g_t);
-  const scalar_t* y = in<scalar_t>(y_t);
-  scalar_t* gy = out_ptr<scalar_t>(gy_t);
-  const acc_t* scale = in<acc_t>(scale_t);
-  const acc_t* shift = in<acc_t>(shift_t);
-  const acc_t* alpha = in<acc_t>(alpha_t);
-  const acc_t* gamma = in<acc_t>(gamma_t);
-  // bias_act's backward has no beta * (y - center) term (undefined tensors): it is skipped, not
-  // multiplied by 0, so that an infinite input gives act'(inf), not 0 * inf = NaN. The test is
-  // loop-invariant; the compiler unswitches it out of the vectorized loops.
-  const bool linear_term = beta_t.defined();
-  const acc_t* center = linear_term ? in<acc_t>(center_t) : gamma;
-  const acc_t* beta = linear_term ? in<acc_t>(beta_t) : gamma;
-  const acc_t slope = static_cast<acc_t>(slope_d);
-  const int64_t N = l.batch, C = l.channels, S = l.spatial;
-
-  if (!l.channels_last) {
-    const PlaneSplit split = split_planes(l);
-    at::parallel_for(0, split.items(l), grain_for(split.length), [&](int64_t begin, int64_t end) {
-      for (int64_t item = begin; item < end; ++item) {
-        const Segment seg = split(item, l);
-        const int64_t k = coeff_offset(l, seg.plane / C) + seg.plane % C;
-        const acc_t a = scale[k], b = shift[k], m = center[k];
-        const acc_t al = alpha[k], be = beta[k], ga = gamma[k];
-        const scalar_t* x = y + seg.offset;
-        const scalar_t* go = g + seg.offset;
-        scalar_t* o = gy + seg.offset;
-#pragma omp simd
-        for (int64_t i = 0; i < seg.len; ++i) {
-          const acc_t xv = to_acc<acc_t>(x[i]);
-          const acc_t dz = chain_grad_cpu<A>(a * xv + b, to_acc<acc_t>(go[i]), slope);
-          o[i] = to_storage<scalar_t>(al * dz + (linear_term ? be * (xv - m) : acc_t(0)) + ga);
-        }
-      }
-    });
-  } else {
-    at::parallel_for(0, N * S, grain_for(C), [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) {
-        const int64_t k = coeff_offset(l, r / S);
-        const acc_t *a = scale + k, *b = shift + k, *m = center + k;
-        const acc_t *al = alpha + k, *be = beta + k, *ga = gamma + k;
-        const scalar_t* x = y + r * C;
-        const scalar_t* go = g + r * C;
-        scalar_t* o = gy + r * C;
-#pragma omp simd
-        for (int64_t c = 0; c < C; ++c) {
-          const acc_t xv = to_acc<acc_t>(x[c]);
-          const acc_t dz = chain_grad_cpu<A>(a[c] * xv + b[c], to_acc<acc_t>(go[c]), slope);
-          o[c] = to_storage<scalar_t>(al[c] * dz + (linear_term ? be[c] * (xv - m[c]) : acc_t(0)) + ga[c]);
-        }
-      }
-    });
-  }
-}
+// Runs the statement with `isa` naming the kernels' namespace to use.
+#if FUSEGEN_NORM_ACT_HAVE_AVX2_BUILD
+#define FUSEGEN_WITH_BEST_ISA(...)               \
+  do {                                           \
+    switch (best_isa()) {                        \
+      case Isa::Avx512: {                        \
+        namespace isa = avx512;                  \
+        __VA_ARGS__;                             \
+        break;                                   \
+      }                                          \
+      case Isa::Avx2: {                          \
+        namespace isa = avx2;                    \
+        __VA_ARGS__;                             \
+        break;                                   \
+      }                                          \
+      case Isa::Baseline: {                      \
+        namespace isa = baseline;                \
+        __VA_ARGS__;                             \
+        break;                                   \
+      }                                          \
+    }                                            \
+  } while (0)
+#else
+#define FUSEGEN_WITH_BEST_ISA(...) \
+  do {                             \
+    namespace isa = baseline;      \
+    __VA_ARGS__;                   \
+  } while (0)
+#endif
 
 }  // namespace
 
 #define FUSEGEN_DISPATCH_FLOATS(dtype, name, ...) \
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dtype, name, __VA_ARGS__)
 
+const char* cpu_isa_name() {
+  switch (best_isa()) {
+    case Isa::Avx512: return "avx512";
+    case Isa::Avx2: return "avx2";
+    case Isa::Baseline: return "baseline";
+  }
+  return "baseline";
+}
+
 void stats_cpu(const at::Tensor& y, const Layout& l, at::Tensor& mean, at::Tensor& var) {
-  FUSEGEN_DISPATCH_FLOATS(y.scalar_type(), "fusegen_norm_stats_cpu",
-                          [&] { stats_kernel<scalar_t>(y, l, mean, var); });
+  FUSEGEN_WITH_BEST_ISA(FUSEGEN_DISPATCH_FLOATS(
+      y.scalar_type(), "fusegen_norm_stats_cpu", [&] { isa::stats_kernel<scalar_t>(y, l, mean, var); }));
 }
 
 void apply_cpu(const at::Tensor& y, const Layout& l, const at::Tensor& scale,
                const at::Tensor& shift, ActParams act, at::Tensor& out) {
-  FUSEGEN_DISPATCH_FLOATS(y.scalar_type(), "fusegen_norm_act_apply_cpu", [&] {
+  FUSEGEN_WITH_BEST_ISA(FUSEGEN_DISPATCH_FLOATS(y.scalar_type(), "fusegen_norm_act_apply_cpu", [&] {
     dispatch_activation(act.kind, [&](auto tag) {
-      apply_kernel<scalar_t, decltype(tag)::value>(y, l, scale, shift, act.negative_slope, out);
+      isa::apply_kernel<scalar_t, decltype(tag)::value>(y, l, scale, shift, act.negative_slope, out);
     });
-  });
+  }));
 }
 
 void grad_sums_cpu(const at::Tensor& grad_out, const at::Tensor& y, const Layout& l,
                    const at::Tensor& scale, const at::Tensor& shift, const at::Tensor& center,
                    ActParams act, at::Tensor& sum_dz, at::Tensor& sum_dz_yc) {
-  FUSEGEN_DISPATCH_FLOATS(y.scalar_type(), "fusegen_norm_act_grad_sums_cpu", [&] {
+  FUSEGEN_WITH_BEST_ISA(FUSEGEN_DISPATCH_FLOATS(y.scalar_type(), "fusegen_norm_act_grad_sums_cpu", [&] {
     dispatch_activation(act.kind, [&](auto tag) {
-      grad_sums_kernel<scalar_t, decltype(tag)::value>(grad_out, y, l, scale, shift, center,
+      isa::grad_sums_kernel<scalar_t, decltype(tag)::value>(grad_out, y, l, scale, shift, center,
                                                        act.negative_slope, sum_dz, sum_dz_yc);
     });
-  });
+  }));
 }
 
 void grad_input_cpu(const at::Tensor& grad_out, const at::Tensor& y, const Layout& l,
                     const at::Tensor& scale, const at::Tensor& shift, const at::Tensor& center,
                     ActParams act, const at::Tensor& alpha, const at::Tensor& beta,
                     const at::Tensor& gamma, at::Tensor& grad_y) {
-  FUSEGEN_DISPATCH_FLOATS(y.scalar_type(), "fusegen_norm_act_grad_input_cpu", [&] {
+  FUSEGEN_WITH_BEST_ISA(FUSEGEN_DISPATCH_FLOATS(y.scalar_type(), "fusegen_norm_act_grad_input_cpu", [&] {
     dispatch_activation(act.kind, [&](auto tag) {
-      grad_input_kernel<scalar_t, decltype(tag)::value>(grad_out, y, l, scale, shift, center,
+      isa::grad_input_kernel<scalar_t, decltype(tag)::value>(grad_out, y, l, scale, shift, center,
                                                         act.negative_slope, alpha, beta, gamma,
                                                         grad_y);
     });
-  });
+  }));
 }
+
+#undef FUSEGEN_WITH_BEST_ISA
+#undef FUSEGEN_DISPATCH_FLOATS
 
 }  // namespace fusegen::conv_norm_act
