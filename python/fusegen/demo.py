@@ -102,6 +102,7 @@ def step_nlm(out: Path, device: str) -> dict[str, Any]:
 GAN_STEPS, GAN_WIDTH, GAN_SIZE = 600, 32, 16
 DNCNN_STEPS, DNCNN_DEPTH, DNCNN_WIDTH, DNCNN_BATCH = 1500, 8, 32, 16
 SPEED_SIZE, SPEED_WIDTH, SPEED_BATCH = 32, 64, 64
+METRICS_EPOCHS = 8  # of the digit classifier whose features the metrics use
 
 
 def _digit_judge():
@@ -134,6 +135,38 @@ def step_gan(out: Path, device: str) -> dict[str, Any]:
     return {"steps": GAN_STEPS, "seconds": summary["seconds"], "final_losses": summary["final_losses"],
             "pixel_fd": summary["best_metric"], "label_accuracy_logreg": accuracy,
             "checkpoint": summary["checkpoint"], "grid": str(out / "gan-digits.png")}
+
+
+def step_metrics(out: Path, device: str) -> dict[str, Any]:
+    """How far the GAN's digits are from the real ones: set metrics in the features of a digit
+    classifier trained here, and the per-sample confidence risk (riskiest samples saved)."""
+    from .data import digits, save_grid
+    from .load import load
+    from .metrics import FeatureExtractor, evaluate
+
+    real = digits(image_size=GAN_SIZE)
+    start = time.perf_counter()
+    extractor = FeatureExtractor.train_classifier(real.images, real.labels, epochs=METRICS_EPOCHS,
+                                                   seed=0)
+    model = load(out / "gan" / "last.pt", device=device)
+    g = torch.Generator().manual_seed(1)
+    fake = torch.cat([model.sample(len(chunk), labels=chunk.to(device), generator=g).cpu()
+                      for chunk in real.labels.split(500)])
+    scores = evaluate(real.images, fake, extractor, kid_subsets=50, risk=True)
+    seconds = time.perf_counter() - start
+    riskiest = scores["confidence_risk"].argsort(descending=True)[:16]
+    save_grid(fake[riskiest], out / "gan-riskiest.png", nrow=8)
+    summary = {k: v for k, v in scores.items() if not isinstance(v, torch.Tensor)}
+    summary.update(seconds=seconds, feature_extractor=str(extractor.description),
+                   extractor_train_accuracy=extractor.train_accuracy,
+                   mean_confidence_risk=float(scores["confidence_risk"].mean()),
+                   riskiest=str(out / "gan-riskiest.png"))
+    print(f"GAN vs real digits ({summary['n_fake']} vs {summary['n_real']}, features of a classifier "
+          f"trained on the digits): Frechet {summary['frechet_distance']:.2f}, KID "
+          f"{summary['kid_mean']:.4f} +- {summary['kid_std']:.4f}, precision {summary['precision']:.2f}, "
+          f"recall {summary['recall']:.2f}, two-sample test accuracy {summary['c2st_accuracy']:.2f}; "
+          f"the 16 samples of highest confidence risk: {out}/gan-riskiest.png ({seconds:.0f} s)")
+    return summary
 
 
 def step_dncnn(out: Path, device: str) -> dict[str, Any]:
@@ -204,6 +237,12 @@ def markdown_report(report: dict[str, Any]) -> str:
         lines += [f"- Conditional DCGAN on digits: {g['steps']} steps in {g['seconds']:.0f} s; "
                   f"{g['label_accuracy_logreg']:.0%} of samples read as their label; "
                   f"![samples](gan-digits.png)"]
+    if "metrics" in report:
+        m = report["metrics"]
+        lines += [f"- GAN vs real digits (classifier features): Frechet {m['frechet_distance']:.2f}, "
+                  f"KID {m['kid_mean']:.4f}, precision {m['precision']:.2f}, recall {m['recall']:.2f}, "
+                  f"two-sample test accuracy {m['c2st_accuracy']:.2f} "
+                  f"![highest confidence risk](gan-riskiest.png)"]
     if "dncnn" in report:
         d = report["dncnn"]
         lines += [f"- DnCNN: {d['steps']} steps in {d['seconds']:.0f} s, validation PSNR "
@@ -245,6 +284,8 @@ def run(out_dir: str | os.PathLike, device: str = "cpu") -> Path:
     report["nlm"] = step_nlm(out, device)
     print("\n== conditional DCGAN on digits")
     report["gan"] = step_gan(out, device)
+    print("\n== distance to real digits (fusegen.metrics)")
+    report["metrics"] = step_metrics(out, device)
     print("\n== DnCNN denoiser")
     report["dncnn"] = step_dncnn(out, device)
     print("\n== NLM vs DnCNN on an unseen photo")
