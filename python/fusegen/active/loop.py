@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,7 +88,8 @@ def run_active_learning(pool_images: torch.Tensor, oracle: Oracle, test_images: 
                         device: str | torch.device = "cpu", learner: LearnerConfig | None = None,
                         embedding: str | Callable = "learner",
                         strategy_options: dict[str, Any] | None = None,
-                        callback: Callable[[int, ActiveResult], None] | None = None) -> ActiveResult:
+                        callback: Callable[[int, ActiveResult], None] | None = None,
+                        threads: int | None = None) -> ActiveResult:
     """Run pool-based active learning and return its learning curve.
 
     Round 0 labels ``initial`` random pool items (or the given indices); every round fits the
@@ -109,7 +111,32 @@ def run_active_learning(pool_images: torch.Tensor, oracle: Oracle, test_images: 
         embedding: the default embedding of the kcenter/discriminator strategies.
         strategy_options: keyword options of a named strategy (e.g. ``{"committee": 4}``).
         callback: called as ``callback(round, result_so_far)`` after each round's evaluation.
+        threads: CPU threads for torch during the run (restored after); None leaves torch's
+            setting. The networks and batches are small, so one thread is about as fast as several
+            and does not fight other processes for cores (the CLI and the demo use 1).
     """
+    with cpu_threads(threads):
+        return _run(pool_images, oracle, test_images, test_labels, strategy, initial, per_round,
+                    rounds, num_classes, seed, device, learner, embedding, strategy_options, callback)
+
+
+@contextmanager
+def cpu_threads(threads: int | None):
+    """Set torch's CPU thread count inside the block (None: leave it), then restore it."""
+    if threads is None:
+        yield
+        return
+    _check_count("threads", threads, 1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run(pool_images, oracle, test_images, test_labels, strategy, initial, per_round, rounds,
+         num_classes, seed, device, learner, embedding, strategy_options, callback) -> ActiveResult:
     device = torch.device(device)
     if not isinstance(pool_images, torch.Tensor) or pool_images.dim() != 4:
         raise ValueError("pool_images must be a tensor of shape (N, C, H, W)")
@@ -198,12 +225,15 @@ def split_pool(dataset: ImageDataset, test_size: int | float = 0.25, seed: int =
 def compare_strategies(dataset: ImageDataset, strategies: Sequence[str | Callable] = ("entropy", "random"),
                        seeds: Sequence[int] = (0,), test_size: int | float = 0.25,
                        progress: Callable[[str], None] | None = None,
+                       strategy_options_by_name: dict[str, dict[str, Any]] | None = None,
                        **kwargs: Any) -> dict[str, list[ActiveResult]]:
     """Run every strategy with every seed on ``dataset`` at equal budgets; returns
     ``{strategy name: [result per seed]}``.
 
     Each seed gives one pool/test split and one initial labelled set, shared by all strategies;
-    the oracle answers from the data set's labels. ``kwargs`` go to :func:`run_active_learning`.
+    the oracle answers from the data set's labels. ``strategy_options_by_name`` gives a named
+    strategy its options (e.g. ``{"disagreement": {"committee": 4}}``); ``progress`` is called with
+    a line per run. Other ``kwargs`` go to :func:`run_active_learning`.
     """
     if not strategies:
         raise ValueError("strategies must name at least one strategy")
@@ -212,8 +242,9 @@ def compare_strategies(dataset: ImageDataset, strategies: Sequence[str | Callabl
         pool, test = split_pool(dataset, test_size, seed)
         for strategy in strategies:
             res = run_active_learning(pool.images, LabelOracle(pool.labels), test.images, test.labels,
-                                      strategy=strategy, seed=seed,
-                                      num_classes=dataset.num_classes, **kwargs)
+                                      strategy=strategy, seed=seed, num_classes=dataset.num_classes,
+                                      strategy_options=(strategy_options_by_name or {}).get(strategy)
+                                      if isinstance(strategy, str) else None, **kwargs)
             results.setdefault(res.strategy if isinstance(strategy, str) else strategy_name(strategy),
                                []).append(res)
             if progress is not None:
@@ -238,15 +269,18 @@ def summarize(results: dict[str, list[ActiveResult]]) -> dict[str, dict[str, Any
 
 
 def format_table(results: dict[str, list[ActiveResult]], baseline: str = "random") -> str:
-    """A markdown table: accuracy mean ± std at each label count, AUC, and AUC minus the baseline's."""
+    """A markdown table: test accuracy (mean ± std over seeds) at each label count, the AUC, and
+    the AUC minus the baseline's. Columns are label counts."""
     summary = summarize(results)
     counts = next(iter(summary.values()))["labelled"]
     head = "| strategy | " + " | ".join(str(c) for c in counts) + " | AUC | ΔAUC vs " + baseline + " |"
     lines = [head, "|" + "---|" * (len(counts) + 3)]
     base = summary.get(baseline)
     for name, s in summary.items():
-        cells = [f"{m:.3f} ± {d:.3f}" for m, d in zip(s["accuracy_mean"], s["accuracy_std"])]
+        several = len(s["seeds"]) > 1  # a spread only where there is one
+        cells = [f"{m:.3f} ± {d:.3f}" if several else f"{m:.3f}"
+                 for m, d in zip(s["accuracy_mean"], s["accuracy_std"])]
+        auc = f"{s['auc_mean']:.3f} ± {s['auc_std']:.3f}" if several else f"{s['auc_mean']:.3f}"
         delta = f"{s['auc_mean'] - base['auc_mean']:+.3f}" if base is not None else "n/a"
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {s['auc_mean']:.3f} ± {s['auc_std']:.3f} "
-                     f"| {delta} |")
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {auc} | {delta} |")
     return "\n".join(lines)
