@@ -83,7 +83,7 @@ def generated_label_accuracy(model, judge: Learner | Callable[[torch.Tensor], to
         predicted = judge.predict(images).cpu()
     else:
         predicted = torch.as_tensor(judge(images)).argmax(1).cpu()
-    return float((predicted == labels).float().mean())
+    return float((predicted == labels).double().mean())
 
 
 def train_judge(images: torch.Tensor, labels: torch.Tensor, num_classes: int, seed: int = 0,

@@ -153,6 +153,8 @@ def _as_index_tensor(indices: object, name: str) -> torch.Tensor:
             t = torch.as_tensor(indices)
         except (TypeError, ValueError, RuntimeError) as exc:
             raise TypeError(f"{name} must be a tensor or sequence of ints, got {type(indices).__name__}") from exc
+    if t.numel() == 0:
+        return torch.empty(0, dtype=torch.long)
     if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
         raise TypeError(f"{name} must hold integers, got {t.dtype}")
     if t.dim() != 1:
