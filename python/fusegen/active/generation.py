@@ -87,9 +87,9 @@ def generated_label_accuracy(model, judge: Learner | Callable[[torch.Tensor], to
 
 
 def train_judge(images: torch.Tensor, labels: torch.Tensor, num_classes: int, seed: int = 0,
-                device: str | torch.device = "cpu", steps: int = 600) -> Learner:
+                device: str | torch.device = "cpu", steps: int = 300) -> Learner:
     """The evaluation's classifier: the learner's network trained longer on every true label."""
-    config = LearnerConfig(width=32, steps=steps, batch_size=64)
+    config = LearnerConfig(width=32, steps=steps, batch_size=32)
     return Learner(images.shape[1], num_classes, config, device).fit(images, labels, seed=10_000 + seed)
 
 

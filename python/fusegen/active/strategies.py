@@ -328,7 +328,7 @@ class DiscriminatorStrategy(Strategy):
     name = "discriminator"
 
     def __init__(self, embedding: str | Callable | None = None, sub_batches: int = 4,
-                 hidden: int = 64, steps: int = 200):
+                 hidden: int = 64, steps: int = 100):
         if sub_batches < 1 or steps < 1 or hidden < 0:
             raise ValueError("sub_batches and steps must be >= 1 and hidden >= 0, got "
                              f"{sub_batches}, {steps}, {hidden}")
