@@ -36,3 +36,18 @@ def test_bad_arguments_give_one_clear_line(tmp_path, capsys, argv, fragment):
     err = capsys.readouterr().err
     assert rc == 2
     assert fragment in err and err.startswith("fusegen active: error:") and err.count("\n") == 1
+
+
+def test_active_command_generation_link(tmp_path, capsys, monkeypatch):
+    from fusegen.active import generation
+
+    real_judge = generation.train_judge  # a few steps: this checks the wiring, not the judge
+    monkeypatch.setattr(generation, "train_judge", lambda *a, **k: real_judge(*a, **k, steps=5))
+    out = tmp_path / "gen"
+    rc = main(["active", "--strategy", "entropy", "--compare", "none", "--initial", "10", "--rounds", "0",
+               "--learner-steps", "5", "--generate", "vae", "--generate-steps", "2", "--out", str(out)])
+    assert rc == 0
+    assert "of samples show their label" in capsys.readouterr().out
+    (row,) = json.loads((out / "results.json").read_text())["generation"]
+    assert row["strategy"] == "entropy" and row["labels_bought"] == 10 and row["steps"] == 2
+    assert 0 <= row["sample_label_accuracy"] <= 1 and 0 <= row["pseudo_label_accuracy"] <= 1

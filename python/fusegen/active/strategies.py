@@ -130,12 +130,12 @@ def discriminative_selection(features: torch.Tensor, labelled: torch.Tensor, k: 
     x = features.float()
     x = (x - x.mean(0)) / x.std(0).clamp_min(1e-6)
     chosen: list[int] = []
-    sizes = [k // sub_batches + (1 if s < k % sub_batches else 0) for s in range(sub_batches)]
-    for s, size in enumerate(s for s in sizes if s > 0):
-        if not is_labelled.any():  # no labelled class to tell apart: take the most typical spread
-            p_unlabelled = torch.rand(n, generator=torch.Generator().manual_seed(seed + s)).to(x.device)
+    sizes = [k // sub_batches + (1 if b < k % sub_batches else 0) for b in range(sub_batches)]
+    for b, size in enumerate(size for size in sizes if size > 0):
+        if not is_labelled.any():  # nothing labelled to tell apart: random picks
+            p_unlabelled = torch.rand(n, generator=torch.Generator().manual_seed(seed + b)).to(x.device)
         else:
-            p_unlabelled = _labelled_vs_unlabelled(x, is_labelled, hidden, steps, lr, seed + s)
+            p_unlabelled = _labelled_vs_unlabelled(x, is_labelled, hidden, steps, lr, seed + b)
         p_unlabelled = p_unlabelled.masked_fill(is_labelled, -1.0)
         picks = p_unlabelled.topk(size).indices
         is_labelled[picks] = True
