@@ -177,7 +177,8 @@ def main() -> int:
     png = plot_learning_curves(results, out / "curve.png",
                                title=f"digits: {budget} labels, {args.seeds} seed(s), mean ± std")
     payload = {"date": date.today().isoformat(), "torch": torch.__version__, "threads": args.threads,
-               "cpu_count": os.cpu_count(), "args": vars(args), "summary": summary,
+               "cpu_count": os.cpu_count(),
+               "args": {k: v for k, v in vars(args).items() if k != "out"}, "summary": summary,
                "runs": {k: [r.to_dict() for r in v] for k, v in results.items()},
                "generation": generation, "early_prefix_mismatches": prefix_mismatches,
                "active_learning_seconds": al_seconds,
