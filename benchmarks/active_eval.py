@@ -15,7 +15,8 @@ pseudo-labelled by the classifier of random and of the best strategy (by mean AU
 generator is trained on each, and a judge (a CNN trained on every pool label) reports the share of
 its samples that show their label.
 ``--quick``: one seed, 4 rounds, no generation (about a minute). ``--ablation``: kcenter and
-discriminator also in raw-pixel space.
+discriminator also in raw-pixel space, the mutual-information committee on bootstraps, and
+warm-started (fine-tuned) learners; ``--only`` picks rows.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from fusegen.active.generation import (generated_label_accuracy, generation_chec
 from fusegen.active.plot import plot_learning_curves  # noqa: E402
 from fusegen.data import load_dataset  # noqa: E402
 
-# label -> (strategy name, options, embedding)
+# label -> (strategy name, options, embedding[, learner settings])
 STRATEGIES = {
     "random": ("random", {}, "learner"),
     "entropy": ("entropy", {}, "learner"),
@@ -56,6 +57,9 @@ ABLATION = {
     "discriminator-pixels": ("discriminator", {}, "pixels"),
     "disagreement-mi-bootstrap": ("disagreement", {"committee": 4, "measure": "mutual_information",
                                                    "bootstrap": True}, "learner"),
+    "kcenter-warm": ("kcenter", {}, "learner", {"warm_start": True}),
+    "entropy-warm": ("entropy", {}, "learner", {"warm_start": True}),
+    "random-warm": ("random", {}, "learner", {"warm_start": True}),
 }
 
 
@@ -76,7 +80,10 @@ def main() -> int:
                         help="conditional generator of the generation link (default: vae)")
     parser.add_argument("--generate-steps", type=int, default=300)
     parser.add_argument("--ablation", action="store_true",
-                        help="also run kcenter and discriminator in pixel space")
+                        help="also run kcenter and discriminator in pixel space, the bootstrap "
+                        "mutual-information committee, and warm-started random, kcenter and entropy")
+    parser.add_argument("--only", default=None, help="comma-separated row labels to run (e.g. "
+                        "random,kcenter-pixels)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
     parser.add_argument("--out", default="active-eval-output")
     args = parser.parse_args()
@@ -86,20 +93,26 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset("digits", 16, 1)
-    learner = LearnerConfig()
     started = time.perf_counter()
 
     strategies = {**STRATEGIES, **(ABLATION if args.ablation else {})}
+    if args.only:
+        wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+        unknown = [w for w in wanted if w not in strategies]
+        if unknown:
+            parser.error(f"--only: unknown rows {unknown}; known: {', '.join(strategies)}")
+        strategies = {k: v for k, v in strategies.items() if k in wanted}
     results: dict[str, list] = {label: [] for label in strategies}
     splits = {}
     for seed in range(args.seeds):
         pool, test = split_pool(dataset, 400, seed)
         splits[seed] = (pool, test)
-        for label, (name, options, embedding) in strategies.items():
+        for label, (name, options, embedding, *settings) in strategies.items():
             res = run_active_learning(pool.images, LabelOracle(pool.labels), test.images, test.labels,
                                       strategy=name, strategy_options=options, embedding=embedding,
                                       initial=args.initial, per_round=args.per_round,
-                                      rounds=args.rounds, seed=seed, learner=learner,
+                                      rounds=args.rounds, seed=seed,
+                                      learner=LearnerConfig(**(settings[0] if settings else {})),
                                       num_classes=dataset.num_classes)
             res.strategy = label
             results[label].append(res)
@@ -111,6 +124,9 @@ def main() -> int:
 
     generation = []
     prefix_mismatches = 0
+    if args.generate != "none" and ("random" not in results or len(results) < 2):
+        print("generation link skipped: it compares random with another strategy")
+        args.generate = "none"
     if args.generate != "none":
         best = max((k for k in summary if k != "random"), key=lambda k: summary[k]["auc_mean"])
         early_rounds = min(2, args.rounds)
@@ -118,14 +134,15 @@ def main() -> int:
             judge = train_judge(pool.images, pool.labels, dataset.num_classes, seed)
             judge_accuracy = judge.accuracy(test.images, test.labels)
             for label in ("random", best):
-                name, options, embedding = strategies[label]
+                name, options, embedding, *settings = strategies[label]
                 # The early budget's classifier: the same run stopped after `early_rounds` rounds
                 # (every round is seeded, so it repeats the full run's first rounds exactly).
                 early = run_active_learning(pool.images, LabelOracle(pool.labels), test.images,
                                             test.labels, strategy=name, strategy_options=options,
                                             embedding=embedding, initial=args.initial,
                                             per_round=args.per_round, rounds=early_rounds, seed=seed,
-                                            learner=learner, num_classes=dataset.num_classes)
+                                            learner=LearnerConfig(**(settings[0] if settings else {})),
+                                            num_classes=dataset.num_classes)
                 if early.accuracy != results[label][seed].accuracy[:early_rounds + 1]:
                     prefix_mismatches += 1
                 for run in (early, results[label][seed]):
