@@ -1,5 +1,5 @@
 """The sub-commands of ``fusegen``; each module adds one with ``register(subparsers)``."""
 
-from . import demo, denoise, evaluate, info, sample, train
+from . import demo, denoise, ensemble, evaluate, info, sample, train
 
-COMMANDS = [info, demo, train, sample, denoise, evaluate]
+COMMANDS = [info, demo, train, sample, denoise, evaluate, ensemble]
