@@ -34,7 +34,8 @@ def checkpoints(tmp_path_factory):
     for k in range(2):
         torch.manual_seed(k)
         paths[f"dncnn{k}"] = str(save_model(DnCNN(depth=3, width=4).eval(), tmp / f"dncnn{k}.pt"))
-        paths[f"gan{k}"] = str(save_model(DCGAN(latent_dim=8, image_size=16, width=4).eval(), tmp / f"gan{k}.pt"))
+        gan = DCGAN(latent_dim=8, image_size=16, width=4).eval()
+        paths[f"gan{k}"] = str(save_model(gan, tmp / f"gan{k}.pt"))
     torch.manual_seed(2)
     paths["dncnn_wide"] = str(save_model(DnCNN(depth=3, width=6).eval(), tmp / "wide.pt"))
     paths["val"] = write_images(tmp / "val", 2, 48, seed=0)
@@ -54,7 +55,7 @@ def test_average_with_nlm_learns_weights_reports_and_writes_a_loadable_denoiser(
                        "--test", p["test"], "-o", str(out)], capsys)
     assert result["mode"] == "average" and result["fit"]["method"] == "lstsq"
     names = [r["name"] for r in result["rows"]]
-    assert names == ["noisy", "tmp/dncnn0.pt".replace("tmp", tmp.name), "nlm", "ensemble (uniform)", "ensemble"]
+    assert names == ["noisy", f"{tmp.name}/dncnn0.pt", "nlm", "ensemble (uniform)", "ensemble"]
     rows = {r["name"]: r for r in result["rows"]}
     # On the fitting data the learned convex combination is never worse than a member (nor uniform).
     assert result["fit"]["after"] >= result["fit"]["before"] - 1e-6

@@ -176,8 +176,8 @@ def test_simplex_qp_is_exact_on_the_boundary_too():
             if K == 3:
                 on_grid = ((grid @ A) * grid).sum(1) - 2 * grid @ b
                 assert float(w @ A @ w - 2 * b @ w) <= float(on_grid.min()) + 1e-12
-    assert (simplex_qp(torch.eye(3), torch.tensor([5.0, -5.0, 0.0])) == torch.tensor([1.0, 0, 0],
-                                                                                    dtype=torch.float64)).all()
+    vertex = simplex_qp(torch.eye(3), torch.tensor([5.0, -5.0, 0.0]))
+    assert torch.equal(vertex, torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64))
 
 
 def test_least_squares_weights_never_lose_to_the_best_member():
@@ -196,7 +196,8 @@ def test_mmd_recovers_a_known_mixture_proportion():
     means = [torch.zeros(8), torch.full((8,), 1.5), torch.full((8,), -1.5)]
     members = [torch.randn(1500, 8, generator=g) + m for m in means]
     # Real data: 30% from the first member's distribution, 70% from the second's, none from the third.
-    real = torch.cat([torch.randn(600, 8, generator=g) + means[0], torch.randn(1400, 8, generator=g) + means[1]])
+    real = torch.cat([torch.randn(600, 8, generator=g) + means[0],
+                      torch.randn(1400, 8, generator=g) + means[1]])
     w = mmd_mixture_weights(members, real)
     torch.testing.assert_close(w, torch.tensor([0.3, 0.7, 0.0], dtype=torch.float64), atol=0.04, rtol=0)
     A, b, c = mmd_quadratic(members, real)
@@ -208,7 +209,8 @@ def test_fit_weights_of_a_mixture_samples_the_members_and_learns_the_proportion(
     means = [torch.zeros(8), torch.full((8,), 2.0)]
     ens = Ensemble([Gaussian(means[0]), Gaussian(means[1])], mode="mixture")
     g = torch.Generator().manual_seed(1)
-    real = torch.cat([torch.randn(1200, 8, generator=g) + means[0], torch.randn(800, 8, generator=g) + means[1]])
+    real = torch.cat([torch.randn(1200, 8, generator=g) + means[0],
+                      torch.randn(800, 8, generator=g) + means[1]])
     w = ens.fit_weights(real=real.view(-1, 1, 2, 4), feature_fn=lambda x: x.flatten(1), n=1500,
                         generator=torch.Generator().manual_seed(2))
     torch.testing.assert_close(w, torch.tensor([0.6, 0.4], dtype=torch.float64), atol=0.04, rtol=0)
@@ -240,7 +242,8 @@ def test_soup_is_the_weighted_average_of_parameters_and_buffers():
     assert_close(ens(x), souped(x))  # forward: the soup's forward (predicted noise)
     assert ens.soup_model() is ens.soup_model()  # cached while nothing changes
     ens.set_weights([1, 1])
-    assert_close(ens.soup_model().layers[0].weight, (state_a["layers.0.weight"] + state_b["layers.0.weight"]) / 2)
+    mean = (state_a["layers.0.weight"] + state_b["layers.0.weight"]) / 2
+    assert_close(ens.soup_model().layers[0].weight, mean)
 
 
 def test_soup_weights_get_gradients_and_learn_from_validation_pairs():

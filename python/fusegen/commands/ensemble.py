@@ -137,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
     elif vae:
         rows = ensemble.report(report_data.images.to(device), labels=_labels(ensemble, report_data, device),
                                baselines=baselines)
-        result["report_on"] = f"{args.data or 'digits'}: reconstructions of {len(report_data)} held-out images"
+        result["report_on"] = (f"{args.data or 'digits'}: reconstructions of {len(report_data)} "
+                               f"held-out images")
     else:
         images = _restoration_images(args.test, _channels(members))
         noisy = [_noisy(image, args.sigma, args.seed + 1000 + i).to(device) for i, image in enumerate(images)]

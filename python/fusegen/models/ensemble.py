@@ -962,8 +962,9 @@ def _resolve_mode(mode: object, members: list[nn.Module]) -> str:
             return "average"
         if all(callable(getattr(m, "sample", None)) for m in members):
             return "mixture"
-        raise ValueError(f"mode='auto' cannot tell how to combine {', '.join(type(m).__name__ for m in members)}: "
-                         f"pass mode='mixture', 'average' or 'soup'")
+        classes = ", ".join(type(m).__name__ for m in members)
+        raise ValueError(f"mode='auto' cannot tell how to combine {classes}: pass mode='mixture', "
+                         f"'average' or 'soup'")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES} or 'auto', got {mode!r}")
     return str(mode)

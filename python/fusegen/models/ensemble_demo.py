@@ -77,7 +77,8 @@ def _denoise_part(out: Path, checkpoint, device: str, seed: int) -> dict[str, An
     restored = ens.denoise(noisy.to(device)).cpu()
     seconds = time.perf_counter() - start
     nlm, dncnn = (m.denoise(noisy.to(device)).cpu() for m in ens.members)
-    save_grid(torch.stack([clean, noisy.clamp(0, 1), nlm, dncnn, restored]), out / "ensemble-camera.png", nrow=5)
+    save_grid(torch.stack([clean, noisy.clamp(0, 1), nlm, dncnn, restored]), out / "ensemble-camera.png",
+              nrow=5)
     table = format_table(rows)
     weights = ens.weights.tolist()
     print(f"NLM + DnCNN average, weights learned by least squares on {len(val_noisy)} patches of "
@@ -170,7 +171,8 @@ def _markdown(result: dict[str, Any]) -> list[str]:
     if "rows" in d:
         by = {r["name"]: r["psnr"] for r in d["rows"]}
         lines.append(f"- NLM + DnCNN average (weights {d['weights'][0]:.2f}/{d['weights'][1]:.2f}, least "
-                     f"squares on coins and moon): camera PSNR {by['ensemble']:.2f} dB vs NLM {by['NLM']:.2f}, "
+                     f"squares on coins and moon): camera PSNR {by['ensemble']:.2f} dB vs NLM "
+                     f"{by['NLM']:.2f}, "
                      f"DnCNN {by['DnCNN']:.2f}, equal weights {by['ensemble (equal weights)']:.2f} "
                      f"![clean, noisy, NLM, DnCNN, ensemble](ensemble-camera.png)")
     m = result.get("mixture", {})
