@@ -1,6 +1,7 @@
 """Measure ensembles against their members (an evaluation, not a timed test).
 
     python benchmarks/ensemble_eval.py [--quick] [--out ensemble-output] [--only restoration|generators|soup]
+                                       [--dncnn-steps N] [--gan-steps N] [--vae-steps N]
 
 * restoration: NLM + a small DnCNN at sigma 25 on scikit-image photographs no recipe trains on
   (``TEST_PHOTOS``: camera, coins, moon). The DnCNN trains on seven of the nine training photographs;
@@ -52,7 +53,8 @@ SIZES = {  # full run / --quick
 
 
 def size(args, key: str) -> int:
-    return SIZES[key][1 if args.quick else 0]
+    override = getattr(args, key, None)
+    return override if override is not None else SIZES[key][1 if args.quick else 0]
 
 
 def noisy_copy(image: torch.Tensor, seed: int) -> torch.Tensor:
@@ -243,6 +245,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny training runs: a smoke test")
     parser.add_argument("--out", default="ensemble-output")
     parser.add_argument("--only", choices=["restoration", "generators", "soup"], action="append")
+    for key in ("dncnn_steps", "gan_steps", "vae_steps"):  # longer runs than the ~6-minute default
+        parser.add_argument(f"--{key.replace('_', '-')}", dest=key, type=int, metavar="N",
+                            help=f"override the {key.split('_')[0]} training steps")
     args = parser.parse_args()
     sections = args.only or ["restoration", "soup", "generators"]
     out = Path(args.out)

@@ -121,3 +121,19 @@ def test_bad_arguments_end_in_one_line(checkpoints, capsys, argv, message):
     assert main(["ensemble", *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_ensemble_demo_step_on_trained_checkpoints(checkpoints, tmp_path):
+    from fusegen.models import ensemble_demo
+
+    tmp, p = checkpoints
+    result = ensemble_demo(tmp_path, p["dncnn0"], [p["gan0"], p["gan1"], p["gan0"]], samples=80)
+    names = [r["name"] for r in result["denoise"]["rows"]]
+    assert names == ["noisy", "NLM", "DnCNN", "ensemble (equal weights)", "ensemble"]
+    assert (tmp_path / "ensemble-camera.png").exists()
+    mixture = result["mixture"]  # gan0 twice: one member
+    assert mixture["members"] == [f"{tmp.name}/gan0.pt", f"{tmp.name}/gan1.pt"]
+    assert [r["name"] for r in mixture["rows"]][-1] == "soup (uniform)"
+    assert len(result["markdown"]) == 2 and json.dumps(result, default=float)
+    skipped = ensemble_demo(tmp_path, None, [p["gan0"], p["gan0"]], vae_steps=0)
+    assert "skipped" in skipped["denoise"] and "one distinct model" in skipped["mixture"]["skipped"]
