@@ -779,8 +779,9 @@ class Ensemble(nn.Module):
         """The ensemble beside each member, on the same metric and the same data.
 
         Restoration: ``report(noisy, clean)`` -- mean per-image PSNR (dB) and SSIM of each
-        member's output and of the ensemble's (higher is better), after a ``"noisy"`` row (VAEs:
-        ``report(images)`` scores reconstructions). Generators: ``report(real=images,
+        member's output and of the ensemble's (higher is better), after a ``"noisy"`` row; batches
+        (N, C, H, W), or lists of (C, H, W) images of different sizes (each scored alone, then
+        averaged). VAEs: ``report(images)`` scores reconstructions. Generators: ``report(real=images,
         feature_fn=..., n=...)`` -- Fréchet distance, KID (lower is better), precision, recall,
         density and coverage (:func:`fusegen.metrics.evaluate`) of ``n`` samples of each member
         and of the ensemble against ``real`` (images, or features made by ``feature_fn``).
