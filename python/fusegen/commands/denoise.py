@@ -102,7 +102,7 @@ def _load_dncnn(path: str, device: torch.device):
     from ..models import RestorationModel
 
     model = load(path, device=device)
-    if not isinstance(model, RestorationModel):
+    if not (isinstance(model, RestorationModel) or getattr(model, "restores", False)):  # or an ensemble
         raise ValueError(f"{path}: a {type(model).__name__} is not a denoiser")
     return model
 

@@ -3,15 +3,20 @@
 Generative models (:class:`DCGAN`, :class:`ConvVAE`) have ``.sample(n, labels=None,
 generator=None)`` returning images in [0, 1]; restoration models (:class:`DnCNN`,
 :class:`NLMDenoiser`) have ``.denoise(x)``. ``fusegen.load(path)`` rebuilds any of them from a training checkpoint.
+:class:`Ensemble` combines trained models (mixture of generators, average of restoration models,
+parameter soup) with fixed or learned weights; :func:`soup` averages parameters into one model.
 """
 
 from .dcgan import DCGAN, DCGANDiscriminator, DCGANGenerator
 from .dncnn import DnCNN
+from .ensemble import Ensemble, format_table, least_squares_weights, mmd_mixture_weights, soup
+from .ensemble_demo import ensemble_demo
 from .eager import unfuse
 from .nlm_denoiser import NLMDenoiser
 from .registry import MODEL_KINDS, build_model
 from .restoration import RestorationModel
 from .vae import ConvVAE
 
-__all__ = ["DCGAN", "ConvVAE", "DCGANDiscriminator", "DCGANGenerator", "DnCNN", "MODEL_KINDS",
-           "NLMDenoiser", "RestorationModel", "build_model", "unfuse"]
+__all__ = ["DCGAN", "ConvVAE", "DCGANDiscriminator", "DCGANGenerator", "DnCNN", "Ensemble",
+           "MODEL_KINDS", "NLMDenoiser", "RestorationModel", "build_model", "ensemble_demo", "format_table",
+           "least_squares_weights", "mmd_mixture_weights", "soup", "unfuse"]

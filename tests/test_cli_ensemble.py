@@ -1,0 +1,139 @@
+"""``fusegen ensemble``: checkpoints in, the member-vs-ensemble table out, an ensemble written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import fusegen
+from fusegen.cli import main
+from fusegen.models import DCGAN, DnCNN, Ensemble
+from fusegen.models.ensemble import save_model
+
+pytest.importorskip("PIL.Image", reason="the image folders are written with Pillow")
+
+
+def write_images(folder, count: int, size: int, seed: int) -> str:
+    from fusegen.data import write_image
+
+    folder.mkdir()
+    g = torch.Generator().manual_seed(seed)
+    y, x = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
+    for i in range(count):  # smooth images, so that denoising them is meaningful
+        phase = float(torch.rand(1, generator=g)) * 6
+        write_image((0.5 + 0.4 * torch.sin(6 * x + phase) * torch.cos(4 * y))[None], folder / f"{i}.png")
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ensemble")
+    paths = {}
+    for k in range(2):
+        torch.manual_seed(k)
+        paths[f"dncnn{k}"] = str(save_model(DnCNN(depth=3, width=4).eval(), tmp / f"dncnn{k}.pt"))
+        gan = DCGAN(latent_dim=8, image_size=16, width=4).eval()
+        paths[f"gan{k}"] = str(save_model(gan, tmp / f"gan{k}.pt"))
+    torch.manual_seed(2)
+    paths["dncnn_wide"] = str(save_model(DnCNN(depth=3, width=6).eval(), tmp / "wide.pt"))
+    paths["val"] = write_images(tmp / "val", 2, 48, seed=0)
+    paths["test"] = write_images(tmp / "test", 2, 40, seed=1)
+    return tmp, paths
+
+
+def run_json(argv, capsys) -> dict:
+    assert main(argv + ["--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_average_with_nlm_learns_weights_reports_and_writes_a_loadable_denoiser(checkpoints, capsys):
+    tmp, p = checkpoints
+    out = tmp / "avg.pt"
+    result = run_json(["ensemble", p["dncnn0"], "--nlm", "--learn", "--data", p["val"], "--patch", "16",
+                       "--test", p["test"], "-o", str(out)], capsys)
+    assert result["mode"] == "average" and result["fit"]["method"] == "lstsq"
+    names = [r["name"] for r in result["rows"]]
+    assert names == ["noisy", f"{tmp.name}/dncnn0.pt", "nlm", "ensemble (uniform)", "ensemble"]
+    rows = {r["name"]: r for r in result["rows"]}
+    # On the fitting data the learned convex combination is never worse than a member (nor uniform).
+    assert result["fit"]["after"] >= result["fit"]["before"] - 1e-6
+    assert rows["ensemble"]["psnr"] > rows["noisy"]["psnr"]
+    model = fusegen.load(out)
+    assert isinstance(model, Ensemble) and model.restores
+    assert torch.allclose(model.weights.double(), torch.tensor(result["weights"], dtype=torch.float64))
+    # fusegen denoise takes the ensemble as a model
+    denoised = tmp / "denoised.png"
+    assert main(["denoise", f"{p['test']}/0.png", "-o", str(denoised), "--method", "dncnn",
+                 "--model", str(out)]) == 0
+    assert denoised.exists()
+
+
+def test_mixture_with_given_weights_prints_a_table_and_samples(checkpoints, capsys):
+    tmp, p = checkpoints
+    out = tmp / "mix.pt"
+    assert main(["ensemble", p["gan0"], p["gan1"], "--weights", "1,3", "-n", "80", "--features", "random",
+                 "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "mixture of 2 members" in printed and "0.250" in printed and "0.750" in printed
+    assert "ensemble (uniform)" in printed and "KID" in printed and "Fréchet" in printed
+    model = fusegen.load(out)
+    assert model.mode == "mixture" and torch.allclose(model.weights, torch.tensor([0.25, 0.75]))
+    assert main(["sample", str(out), "-n", "4", "-o", str(tmp / "grid.png")]) == 0
+
+
+def test_mixture_weights_learned_by_mmd(checkpoints, capsys):
+    tmp, p = checkpoints
+    result = run_json(["ensemble", p["gan0"], p["gan1"], "--learn", "-n", "80", "--features", "random",
+                       "--extractor", str(tmp / "features.pt")], capsys)
+    assert result["fit"]["method"] == "mmd" and result["fit"]["after"] <= result["fit"]["before"] + 1e-9
+    assert (tmp / "features.pt").exists()
+    assert [r["name"] for r in result["rows"]][-2:] == ["ensemble (uniform)", "ensemble"]
+
+
+def test_soup_writes_one_plain_model(checkpoints, capsys):
+    tmp, p = checkpoints
+    out = tmp / "soup.pt"
+    result = run_json(["ensemble", p["dncnn0"], p["dncnn1"], "--mode", "soup", "--weights", "1,1",
+                       "--test", p["test"], "-o", str(out)], capsys)
+    souped = fusegen.load(out)
+    assert isinstance(souped, DnCNN)
+    a, b = fusegen.load(p["dncnn0"]), fusegen.load(p["dncnn1"])
+    assert torch.allclose(souped.layers[0].weight, (a.layers[0].weight + b.layers[0].weight) / 2)
+    assert result["rows"][-1]["name"] == "ensemble"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["{dncnn0}", "--nlm", "--weights", "1,2,3"], "--weights must have one weight per member (2), got 3"),
+    (["{dncnn0}", "--weights", "a,b"], "--weights must be numbers"),
+    (["{dncnn0}", "{dncnn_wide}", "--mode", "soup"], "width=6"),
+    (["{dncnn0}", "{gan0}"], "cannot tell how to combine"),
+    (["{gan0}", "{gan1}", "--mode", "average"], "blurs"),
+    (["{dncnn0}", "--method", "psnr"], "--method goes with --learn"),
+    (["{tmp}/missing.pt"], "no such checkpoint"),
+    (["{dncnn0}", "--nlm", "--names", "a"], "--names must give 2 names"),
+    (["{dncnn0}", "-o", "{tmp}/out.png"], "-o must name a .pt file"),
+])
+def test_bad_arguments_end_in_one_line(checkpoints, capsys, argv, message):
+    tmp, p = checkpoints
+    argv = [a.format(tmp=tmp, **p) for a in argv]
+    assert main(["ensemble", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_ensemble_demo_step_on_trained_checkpoints(checkpoints, tmp_path):
+    from fusegen.models import ensemble_demo
+
+    tmp, p = checkpoints
+    result = ensemble_demo(tmp_path, p["dncnn0"], [p["gan0"], p["gan1"], p["gan0"]], samples=80)
+    names = [r["name"] for r in result["denoise"]["rows"]]
+    assert names == ["noisy", "NLM", "DnCNN", "ensemble (equal weights)", "ensemble"]
+    assert (tmp_path / "ensemble-camera.png").exists()
+    mixture = result["mixture"]  # gan0 twice: one member
+    assert mixture["members"] == [f"{tmp.name}/gan0.pt", f"{tmp.name}/gan1.pt"]
+    assert [r["name"] for r in mixture["rows"]][-1] == "soup (uniform)"
+    assert len(result["markdown"]) == 2 and json.dumps(result, default=float)
+    skipped = ensemble_demo(tmp_path, None, [p["gan0"], p["gan0"]], vae_steps=0)
+    assert "skipped" in skipped["denoise"] and "one distinct model" in skipped["mixture"]["skipped"]
