@@ -103,6 +103,8 @@ GAN_STEPS, GAN_WIDTH, GAN_SIZE = 600, 32, 16
 DNCNN_STEPS, DNCNN_DEPTH, DNCNN_WIDTH, DNCNN_BATCH = 1500, 8, 32, 16
 SPEED_SIZE, SPEED_WIDTH, SPEED_BATCH = 32, 64, 64
 METRICS_EPOCHS = 8  # of the digit classifier whose features the metrics use
+ENSEMBLE_SAMPLES, ENSEMBLE_VAE_STEPS = 400, 100
+ACTIVE_ROUNDS, ACTIVE_LEARNER_STEPS = 6, 120
 
 
 def _digit_judge():
@@ -208,6 +210,22 @@ def step_denoise_compare(out: Path, device: str) -> dict[str, Any]:
     return result
 
 
+def step_ensemble(out: Path, device: str) -> dict[str, Any]:
+    """NLM + the DnCNN averaged with learned weights; a mixture of generators with MMD weights."""
+    from .models import ensemble_demo
+
+    return ensemble_demo(out, out / "dncnn" / "best.pt",
+                         [out / "gan" / "last.pt", out / "gan" / "best.pt"], device=device,
+                         samples=ENSEMBLE_SAMPLES, vae_steps=ENSEMBLE_VAE_STEPS)
+
+
+def step_active(out: Path, device: str) -> dict[str, Any]:
+    """Active learning on digits: k-center queries against random ones at equal budgets."""
+    from .active import active_learning_demo
+
+    return active_learning_demo(out, device, rounds=ACTIVE_ROUNDS, learner_steps=ACTIVE_LEARNER_STEPS)
+
+
 def step_fused_vs_eager(device: str) -> dict[str, Any]:
     """Time one DCGAN training step with fused blocks and with the same model in eager PyTorch."""
     from .models import DCGAN, unfuse
@@ -251,6 +269,13 @@ def markdown_report(report: dict[str, Any]) -> str:
         c = report["denoise"]
         lines += [f"- Camera at sigma 25: noisy {c['psnr_noisy_db']:.2f} dB, NLM {c['psnr_nlm_db']:.2f} dB, "
                   f"DnCNN {c['psnr_dncnn_db']:.2f} dB ![clean, noisy, NLM, DnCNN](denoise-camera.png)"]
+    if "ensemble" in report:
+        lines += list(report["ensemble"].get("markdown", []))
+    if "active" in report:
+        a = report["active"]
+        lines += [f"- Active learning on digits: {a['strategy']} vs {a['baseline']} at equal budgets, "
+                  f"area under the accuracy curve {a['auc'][a['strategy']]:.3f} vs "
+                  f"{a['auc'][a['baseline']]:.3f} ![learning curves](active-curve.png)"]
     if "fused_vs_eager" in report:
         f = report["fused_vs_eager"]
         lines += [f"- DCGAN training step: fusegen {f['fusegen_ms']:.0f} ms, eager {f['eager_ms']:.0f} ms "
@@ -290,6 +315,10 @@ def run(out_dir: str | os.PathLike, device: str = "cpu") -> Path:
     report["dncnn"] = step_dncnn(out, device)
     print("\n== NLM vs DnCNN on an unseen photo")
     report["denoise"] = step_denoise_compare(out, device)
+    print("\n== ensembles (fusegen.models.Ensemble)")
+    report["ensemble"] = step_ensemble(out, device)
+    print("\n== active learning (fusegen.active)")
+    report["active"] = step_active(out, device)
     print("\n== fused blocks vs eager PyTorch")
     report["fused_vs_eager"] = step_fused_vs_eager(device)
     path = out / "report.json"
