@@ -66,6 +66,12 @@ def blocks(model: nn.Module, part: str | None = None) -> list[tuple[str, nn.Modu
     return options[part]
 
 
+def _part_name(model: nn.Module, part: str | None) -> str:
+    if part is not None:
+        return part
+    return {DCGAN: "discriminator", ConvVAE: "encoder"}.get(type(model), "part")
+
+
 def _always_eval(self: nn.Module, mode: bool = True) -> nn.Module:
     return nn.Module.train(self, False)
 
@@ -84,8 +90,9 @@ def freeze(model: nn.Module, n: int, part: str | None = None) -> list[str]:
         raise ValueError(f"the number of blocks to freeze must be an int >= 0, got {n!r}")
     if n > len(found):
         names = ", ".join(name for name, _ in found)
-        raise ValueError(f"cannot freeze {n} blocks: this {type(model).__name__}'s "
-                         f"{part or 'default part'} has {len(found)} ({names})")
+        where = _part_name(model, part)
+        where = f"{type(model).__name__}" + ("" if where in ("layers", "part") else f"'s {where}")
+        raise ValueError(f"cannot freeze {n} blocks: this {where} has {len(found)} ({names})")
     for _, block in found[:n]:
         block.requires_grad_(False)
         for m in block.modules():

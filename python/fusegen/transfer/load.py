@@ -73,7 +73,7 @@ def load_partial(model: nn.Module, source: Any, *,
     Tensors whose shapes differ (a class embedding of 10 classes into a model of 5, a first
     convolution of 1 channel into one of 3) are reported, never loaded or sliced. A checkpoint
     of another model kind (a VAE into a DCGAN) is refused with ``ValueError``, as is a source
-    of which nothing fits. Buffers (batch-norm running statistics) load like parameters.
+    of which no parameter fits. Buffers (batch-norm running statistics) load like parameters.
     """
     state, name, kind, config = read_source(source)
     model_kind = getattr(model, "kind", None)
@@ -97,7 +97,8 @@ def load_partial(model: nn.Module, source: Any, *,
             report.loaded.append(key)
             report.loaded_values += tensor.numel()
     report.unused = unmatched + [origin[k] for k in renamed if k not in target]
-    if not chosen:
+    parameters = {name for name, _ in model.named_parameters()}
+    if not parameters & chosen.keys():  # e.g. only batch-norm step counters (shape ()) fit
         hint = ""
         if report.config_changes:
             hint = " (its options differ: " + ", ".join(

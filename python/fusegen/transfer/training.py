@@ -48,6 +48,8 @@ class FineTune:
         if freeze is not None and (isinstance(freeze, bool) or not isinstance(freeze, int) or freeze < 0):
             raise ValueError(f"--freeze must be an int >= 0, got {freeze!r}")
         parts = PARTS.get(model_kind, ())
+        if freeze_part is not None and len(parts) < 2:
+            raise ValueError(f"--freeze-part applies to gan and vae, not {model_kind}")
         if freeze_part is not None and freeze_part not in parts:
             raise ValueError(f"--freeze-part must be one of {', '.join(parts)} for a {model_kind}, "
                              f"got {freeze_part!r}")
