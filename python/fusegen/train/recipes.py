@@ -21,7 +21,7 @@ from .trainer import Trainer, TrainSettings
 from .vae import VAETask
 
 KINDS = ("gan", "vae", "dncnn")
-MODEL_KINDS = {"gan": "dcgan", "vae": "vae", "dncnn": "dncnn"}  # train() kind -> checkpoint kind
+CHECKPOINT_KINDS = {"gan": "dcgan", "vae": "vae", "dncnn": "dncnn"}  # train() kind -> checkpoint kind
 # Scikit-image photographs DnCNN trains on by default; the rest (camera, coins, moon, ...)
 # stay unseen for evaluation.
 TRAIN_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "page", "text", "brick", "grass", "gravel")
@@ -104,7 +104,7 @@ def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if kind != "dncnn" and str(data) == "photos":
         raise ValueError("'photos' is denoising data; use digits, faces, a folder or an IDX file")
-    fine_tune = FineTune(MODEL_KINDS[kind], init=init, freeze=freeze, freeze_part=freeze_part,
+    fine_tune = FineTune(CHECKPOINT_KINDS[kind], init=init, freeze=freeze, freeze_part=freeze_part,
                          backbone_lr=backbone_lr, resume=resume)
     o = fine_tune.inherit(dict(image_size=image_size, channels=channels, latent_dim=latent_dim,
                                width=width, depth=depth, spectral_norm=spectral_norm, beta=beta))
