@@ -16,7 +16,8 @@
 
 Every run is deterministic (seeded); a budget B2 > B1 continues the B1 run with ``resume`` (an
 exact continuation, so the B2 figure is what a B2-step run gives). The pre-training cost is
-reported on its own: it is paid once, before and apart from the budgets compared.
+reported on its own: it is paid once, before and apart from the budgets compared; the scratch
+arm is also trained for pre-training + B2 steps, the total that the fine-tuned arms cost.
 Prints markdown tables and writes ``transfer_eval.json`` into ``--out``.
 """
 
@@ -49,16 +50,19 @@ GAN_FREEZE = 1
 SIGMA_FROM, SIGMA_TO = 25.0, 50.0
 
 
-def _run(arms: dict, budgets, make_run, evaluate) -> dict:
-    """Each arm trained to each budget in turn (a longer budget resumes the shorter run)."""
+def _run(arms: dict, budgets, make_run, evaluate, total: int) -> dict:
+    """Each arm trained to each budget in turn (a longer budget resumes the shorter run); the
+    scratch arm also to ``total`` = pre-training steps + the largest budget, the same number of
+    steps as pre-training followed by fine-tuning."""
     results = {}
     for arm, kwargs in arms.items():
         results[arm] = {}
-        for i, steps in enumerate(budgets):
+        arm_budgets = [*budgets, total] if arm == "scratch" else budgets
+        for i, steps in enumerate(arm_budgets):
             summary = make_run(arm, steps, kwargs, resume=i > 0)
             scores = evaluate(arm, steps)
             scores["train_seconds"] = summary["seconds"] + (
-                results[arm][budgets[i - 1]]["train_seconds"] if i else 0.0)
+                results[arm][arm_budgets[i - 1]]["train_seconds"] if i else 0.0)
             results[arm][steps] = scores
             print(f"  {arm:<24} {steps:>4} steps: " + ", ".join(
                 f"{k} {v:.4g}" for k, v in scores.items() if isinstance(v, float)), flush=True)
@@ -110,7 +114,7 @@ def evaluate_dncnn(out: Path, size: str) -> dict:
         mean, per = _mean_psnr(fusegen.load(folder / "last.pt").denoise, pairs)
         return {"psnr_db": mean, "per_photo": per}
 
-    results = _run(arms, budgets, make_run, evaluate)
+    results = _run(arms, budgets, make_run, evaluate, pre_steps + budgets[-1])
     noisy, clean = pairs["camera"]
     row = [clean, noisy.clamp(0, 1), fusegen.load(init).denoise(noisy)]
     row += [fusegen.load(out / f"dncnn-{a.replace(', ', '-').replace(' ', '-')}" / "last.pt").denoise(noisy)
@@ -185,7 +189,7 @@ def evaluate_gan(out: Path, size: str) -> dict:
     def evaluate(arm, steps):
         return _gan_scores(folder(arm) / "last.pt", judge, feats[5], 5)
 
-    results = _run(arms, budgets, make_run, evaluate)
+    results = _run(arms, budgets, make_run, evaluate, pre_steps + budgets[-1])
     g = torch.Generator().manual_seed(0)
     rows = [fusegen.load(folder(a) / "last.pt").sample(50, labels=torch.arange(5).repeat(10), generator=g)
             for a in arms]
@@ -206,15 +210,25 @@ def dncnn_table(r: dict) -> str:
     lines = [f"DnCNN (depth {r['model']['depth']}, width {r['model']['width']}, batch "
              f"{r['model']['batch_size']}), sigma 25 -> 50: mean PSNR (dB) at sigma 50 on the unseen "
              f"photos {', '.join(r['test_photos'])}; pre-training at sigma 25: {p['steps']} steps, "
-             f"{p['seconds']:.0f} s, not counted in the budgets",
+             f"{p['seconds']:.0f} s, paid once before the budgets (the last row gives scratch as "
+             "many steps in all)",
              "", "| budget (steps at sigma 50) | " + " | ".join(arms) + " |",
              "|---|" + "---|" * len(arms)]
     for b in r["budgets"]:
         lines.append(f"| {b} | " + " | ".join(f"{r['arms'][a][b]['psnr_db']:.2f}" for a in arms) + " |")
+    lines.append(_total_row(r, lambda s: f"{s['psnr_db']:.2f}"))
     lines += ["", f"References at sigma 50: noisy {ref['noisy']:.2f} dB, sigma-25 model unchanged "
                   f"{ref['sigma25_model_unchanged']:.2f} dB (it gives {ref['sigma25_model_at_sigma25']:.2f} dB "
                   f"at sigma 25), NLM {ref['nlm']:.2f} dB.", _wall_times(r)]
     return "\n".join(lines)
+
+
+def _total_row(r: dict, cell) -> str:
+    """The scratch arm given the pre-training's steps as well (the others' total cost)."""
+    total = r["pretrain"]["steps"] + r["budgets"][-1]
+    others = " | ".join("-" for _ in list(r["arms"])[1:])
+    return (f"| {total} = {r['pretrain']['steps']} + {r['budgets'][-1]} (scratch only) | "
+            f"{cell(r['arms']['scratch'][total])} | {others} |")
 
 
 def _wall_times(r: dict) -> str:
@@ -230,7 +244,8 @@ def gan_table(r: dict) -> str:
              f"{r['model']['batch_size']}), digits 0-4 -> 5-9, against the real digits 5-9: label "
              f"accuracy / KID / recall (accuracy and recall: higher is better; KID: lower), in a "
              f"judge CNN's standardized features; pre-training on 0-4: {p['steps']} steps, "
-             f"{p['seconds']:.0f} s, not counted in the budgets",
+             f"{p['seconds']:.0f} s, paid once before the budgets (the last row gives scratch as "
+             "many steps in all)",
              "", "| budget (steps on 5-9) | " + " | ".join(arms) + " |", "|---|" + "---|" * len(arms)]
 
     def cell(s):
@@ -238,6 +253,7 @@ def gan_table(r: dict) -> str:
 
     for b in r["budgets"]:
         lines.append(f"| {b} | " + " | ".join(cell(r["arms"][a][b]) for a in arms) + " |")
+    lines.append(_total_row(r, cell))
     lines += ["", f"The judge reads {r['judge_accuracy_on_held_out_real_digits']:.1%} of held-out real "
                   f"digits right; the pre-trained model, on its own digits 0-4: "
                   f"{cell(p['scores_on_0_4'])}.", _wall_times(r)]

@@ -133,3 +133,19 @@ def test_select_classes_relabels_in_the_order_given():
         data.select_classes([3, "3"])
     with pytest.raises(ValueError, match="at least one"):
         data.select_classes([])
+
+
+def test_the_demo_step_fine_tunes_and_compares(pre, tmp_path):
+    from fusegen.transfer import demo_step
+
+    result = demo_step(pre["dncnn"], tmp_path, steps=2, batch_size=4)
+    assert result["steps"] == 2 and result["loaded_tensors"] == 15
+    for key in ("psnr_noisy_db", "psnr_unchanged_db", "psnr_scratch_db", "psnr_finetuned_db"):
+        assert 5 < result[key] < 60, key
+    assert (tmp_path / "transfer-camera.png").is_file()
+    tuned = load_checkpoint(tmp_path / "transfer-finetuned" / "last.pt")
+    scratch = load_checkpoint(tmp_path / "transfer-scratch" / "last.pt")
+    assert tuned["config"] == scratch["config"] == load_checkpoint(pre["dncnn"])["config"]
+    assert "transfer" in tuned and "transfer" not in scratch
+    with pytest.raises(ValueError, match="fine-tunes a DnCNN, not a dcgan"):
+        demo_step(pre["gan"], tmp_path)
