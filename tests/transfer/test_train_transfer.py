@@ -59,6 +59,15 @@ def test_a_10_class_gan_adapted_to_classes_5_to_9_with_freezed(pre, tmp_path):
     assert fusegen.load(tmp_path / "last.pt").sample(3, labels=[0, 2, 4]).shape == (3, 1, 16, 16)
 
 
+def test_a_vae_fine_tuned_with_its_decoder_input_frozen(pre, tmp_path):
+    summary = train("vae", "digits", tmp_path, 2, init=pre["vae"], freeze=1, freeze_part="decoder",
+                    backbone_lr=1e-4, **{**GAN, "width": 4})
+    assert summary["transfer"]["frozen"] == ["from_latent"]
+    tuned, source = load_checkpoint(tmp_path / "last.pt"), load_checkpoint(pre["vae"])
+    for key, value in tuned["model"].items():
+        assert torch.equal(value, source["model"][key]) == key.startswith("from_latent."), key
+
+
 def _fine_tune(out, steps, pre, resume=None, **kwargs):
     return train("gan", "digits", out, steps, conditional=True, classes=["5", "6", "7", "8", "9"],
                  init=pre["gan"], seed=3, resume=resume, val_every=2, sample_every=3,
