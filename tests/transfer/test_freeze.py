@@ -104,3 +104,22 @@ def test_parameter_groups_have_the_right_learning_rates():
     freeze(everything, 3)
     with pytest.raises(ValueError, match="nothing left to train"):
         param_groups(everything, 1e-3)
+
+
+def test_frozen_spectral_norm_blocks_keep_their_power_iteration_vectors():
+    torch.manual_seed(0)
+    gan = DCGAN(image_size=16, width=4, latent_dim=8, spectral_norm=True)
+    freeze(gan, 2)
+    d = gan.discriminator.train()
+    before = {k: v.clone() for k, v in d.state_dict().items()}
+    opt = torch.optim.Adam(param_groups(d, 1e-2), 1e-2)
+    for _ in range(2):
+        opt.zero_grad()
+        d(torch.randn(4, 1, 16, 16)).sum().backward()
+        opt.step()
+    after = d.state_dict()
+    for key, value in before.items():
+        if key.startswith(("features.0.", "features.1.")):
+            assert torch.equal(after[key], value), key  # weights and the u/v vectors
+    assert not torch.equal(after["head.parametrizations.weight.original"],
+                           before["head.parametrizations.weight.original"])
