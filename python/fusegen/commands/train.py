@@ -41,9 +41,9 @@ def register(subparsers) -> None:
                    help="gan/vae: train on these classes only (names or indices, e.g. 5,6,7,8,9), "
                         "relabelled 0,1,.. in that order")
     p.add_argument("--image-size", type=int, default=None, choices=[16, 32, 64],
-                   help="gan/vae image size (default 32)")
+                   help="gan/vae image size (default 32, or that of --init/--resume)")
     p.add_argument("--channels", type=int, default=None, choices=[1, 3],
-                   help="1 grayscale (default), 3 colour")
+                   help="1 grayscale (default, or that of --init/--resume), 3 colour")
     p.add_argument("--batch-size", type=int, default=None, help="per process (default 64; dncnn 32)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default 2e-4 gan, 1e-3 vae/dncnn)")
     p.add_argument("--seed", type=int, default=0)
