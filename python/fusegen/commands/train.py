@@ -17,6 +17,14 @@ def _sigma(text: str) -> float | tuple[float, float]:
         raise argparse.ArgumentTypeError(f"expected a number or a range like 0-55, got {text!r}") from None
 
 
+def _classes(text: str) -> list[str]:
+    """``5,6,7`` -> ["5", "6", "7"] (names or indices, resolved against the data's classes)."""
+    names = [c.strip() for c in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected comma-separated classes like 5,6,7, got {text!r}")
+    return names
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "train", help="train a GAN, VAE or DnCNN denoiser",
@@ -29,8 +37,13 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--steps", type=int, default=1000, help="total training steps (default 1000)")
     p.add_argument("--conditional", action="store_true", help="condition on the data's class labels")
-    p.add_argument("--image-size", type=int, default=32, choices=[16, 32, 64], help="gan/vae image size")
-    p.add_argument("--channels", type=int, default=1, choices=[1, 3], help="1 grayscale, 3 colour")
+    p.add_argument("--classes", type=_classes, default=None, metavar="C1,C2,..",
+                   help="gan/vae: train on these classes only (names or indices, e.g. 5,6,7,8,9), "
+                        "relabelled 0,1,.. in that order")
+    p.add_argument("--image-size", type=int, default=None, choices=[16, 32, 64],
+                   help="gan/vae image size (default 32, or that of --init/--resume)")
+    p.add_argument("--channels", type=int, default=None, choices=[1, 3],
+                   help="1 grayscale (default, or that of --init/--resume), 3 colour")
     p.add_argument("--batch-size", type=int, default=None, help="per process (default 64; dncnn 32)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default 2e-4 gan, 1e-3 vae/dncnn)")
     p.add_argument("--seed", type=int, default=0)
@@ -43,15 +56,30 @@ def register(subparsers) -> None:
                    help="stop after N validations without improvement (default 0: never)")
     p.add_argument("--no-amp", dest="amp", action="store_false", help="no mixed precision on CUDA")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    g = p.add_argument_group("model options")
+    g = p.add_argument_group("model options (left out: those of --init's or --resume's checkpoint, "
+                             "else the defaults)")
     g.add_argument("--latent-dim", type=int, default=None, help="gan (100) / vae (16) latent size")
     g.add_argument("--width", type=int, default=None, help="feature channels (gan/dncnn 64, vae 32)")
-    g.add_argument("--spectral-norm", action="store_true", help="gan: spectral norm in the discriminator")
+    g.add_argument("--spectral-norm", action="store_true", default=None,
+                   help="gan: spectral norm in the discriminator")
     g.add_argument("--ema-decay", type=float, default=0.999, help="gan: generator EMA decay")
-    g.add_argument("--beta", type=float, default=1.0, help="vae: weight of the KL term")
-    g.add_argument("--depth", type=int, default=17, help="dncnn: number of layers")
+    g.add_argument("--beta", type=float, default=None, help="vae: weight of the KL term (default 1)")
+    g.add_argument("--depth", type=int, default=None, help="dncnn: number of layers (default 17)")
     g.add_argument("--sigma", type=_sigma, default=25.0, help="dncnn: noise level (0..255), or a range 0-55")
     g.add_argument("--patch-size", type=int, default=40, help="dncnn: training patch size")
+    t = p.add_argument_group("transfer learning (fine-tuning)")
+    t.add_argument("--init", metavar="CKPT", default=None,
+                   help="start from this checkpoint's weights (those whose name and shape fit; the "
+                        "rest is reported and trained from scratch)")
+    t.add_argument("--freeze", type=int, default=None, metavar="N",
+                   help="freeze the first N blocks (gan: of the discriminator, FreezeD; vae: of the "
+                        "encoder; dncnn: from the input), batch norm statistics included")
+    t.add_argument("--freeze-part", default=None, choices=["discriminator", "generator", "encoder", "decoder"],
+                   help="which part --freeze counts blocks in (gan: discriminator or generator; "
+                        "vae: encoder or decoder)")
+    t.add_argument("--backbone-lr", type=float, default=None, metavar="LR",
+                   help="learning rate of the pre-trained layers (default: --lr, which then applies "
+                        "to the new, re-shaped layers)")
     p.set_defaults(func=run)
 
 
@@ -66,10 +94,16 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every, val_every=args.val_every, patience=args.patience,
         amp=args.amp, progress=args.progress, latent_dim=args.latent_dim, width=args.width,
         spectral_norm=args.spectral_norm, ema_decay=args.ema_decay, beta=args.beta, depth=args.depth,
-        sigma=args.sigma, patch_size=args.patch_size,
+        sigma=args.sigma, patch_size=args.patch_size, classes=args.classes, init=args.init,
+        freeze=args.freeze, freeze_part=args.freeze_part, backbone_lr=args.backbone_lr,
     )
     if summary["checkpoint"]:  # process 0 under torchrun
         brief = {k: summary[k] for k in ("kind", "steps", "seconds", "stopped_early", "final_losses",
                                           "metric", "best_metric", "checkpoint", "best_checkpoint")}
+        if "transfer" in summary:
+            t, r = summary["transfer"], summary["transfer"]["report"]
+            brief["transfer"] = {"init": t["init"], "loaded": len(r["loaded"]),
+                                 "not_loaded": [m["key"] for m in r["mismatched"]] + r["missing"],
+                                 "frozen": t["frozen"], "backbone_lr": t["backbone_lr"]}
         print(json.dumps(brief, indent=2))
     return 0

@@ -54,6 +54,37 @@ class ImageDataset(torch.utils.data.Dataset):
         sub.class_names, sub.num_classes = self.class_names, self.num_classes
         return sub
 
+    def select_classes(self, classes) -> ImageDataset:
+        """The images of some classes only, relabelled ``0 .. len(classes) - 1`` in the order given.
+
+        ``classes``: class names (``"7"``, or a folder's name) or indices, e.g. ``[5, 6, 7, 8, 9]``
+        of the digits; ``class_names`` of the result are the selected names, so label ``i`` of a
+        model trained on it is ``class_names[i]``.
+        """
+        if not self.num_classes:
+            raise ValueError("this data set has no class labels to select from")
+        picked: list[int] = []
+        for c in classes:
+            text = str(c).strip()
+            if text in self.class_names:
+                index = self.class_names.index(text)
+            elif text.lstrip("-").isdigit() and 0 <= int(text) < self.num_classes:
+                index = int(text)
+            else:
+                raise ValueError(f"unknown class {c!r}; the classes are {', '.join(self.class_names)}")
+            if index in picked:
+                raise ValueError(f"class {c!r} is selected twice")
+            picked.append(index)
+        if not picked:
+            raise ValueError("select at least one class")
+        new_label = torch.full((self.num_classes,), -1, dtype=torch.long)
+        new_label[torch.tensor(picked)] = torch.arange(len(picked))
+        keep = new_label[self.labels] >= 0
+        if not bool(keep.any()):
+            raise ValueError(f"no images of the classes {[self.class_names[i] for i in picked]}")
+        names = [self.class_names[i] for i in picked]
+        return ImageDataset(self.images[keep], new_label[self.labels[keep]], names)
+
 
 def resize_square(images: torch.Tensor, size: int) -> torch.Tensor:
     """Center-crop (N, C, H, W) images to squares, then resize them to ``size`` x ``size``."""

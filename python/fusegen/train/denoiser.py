@@ -26,7 +26,7 @@ class DenoiserTask(Task):
     def setup(self, device, dist, amp) -> None:
         super().setup(device, dist, amp)
         self.net = distributed.wrap(self.model, dist, device)
-        self.optimizers = {"dncnn": torch.optim.Adam(self.model.parameters(), self.lr)}
+        self.optimizers = {"dncnn": torch.optim.Adam(self.optimizer_params(self.model), self.lr)}
 
     def step(self, batch) -> dict[str, float]:
         noisy, clean = batch

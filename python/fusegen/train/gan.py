@@ -38,8 +38,8 @@ class GANTask(Task):
         self.D = distributed.wrap(self.model.discriminator, dist, device)
         betas = (0.5, 0.999)
         self.optimizers = {
-            "generator": torch.optim.Adam(self.model.generator.parameters(), self.lr, betas=betas),
-            "discriminator": torch.optim.Adam(self.model.discriminator.parameters(), self.lr, betas=betas),
+            name: torch.optim.Adam(self.optimizer_params(getattr(self.model, name)), self.lr, betas=betas)
+            for name in ("generator", "discriminator")
         }
 
     def _labels(self, n: int) -> torch.Tensor | None:

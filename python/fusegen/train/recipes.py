@@ -14,12 +14,14 @@ import torch
 from ..data import PHOTOS, ImageDataset, NoisyPairs, extract_patches, load_dataset, photo, read_image
 from ..data.files import IMAGE_SUFFIXES
 from ..models import DCGAN, ConvVAE, DnCNN
+from ..transfer.training import FineTune
 from .denoiser import DenoiserTask
 from .gan import GANTask
 from .trainer import Trainer, TrainSettings
 from .vae import VAETask
 
 KINDS = ("gan", "vae", "dncnn")
+CHECKPOINT_KINDS = {"gan": "dcgan", "vae": "vae", "dncnn": "dncnn"}  # train() kind -> checkpoint kind
 # Scikit-image photographs DnCNN trains on by default; the rest (camera, coins, moon, ...)
 # stay unseen for evaluation.
 TRAIN_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "page", "text", "brick", "grass", "gravel")
@@ -61,14 +63,16 @@ def denoising_pairs(source, channels: int, patch_size: int, sigma, val_fraction:
 
 
 def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int = 1000, *,
-          conditional: bool = False, image_size: int = 32, channels: int = 1,
+          conditional: bool = False, image_size: int | None = None, channels: int | None = None,
           batch_size: int | None = None, lr: float | None = None, seed: int = 0,
           device: str = "auto", resume: str | os.PathLike | None = None,
           sample_every: int = 0, checkpoint_every: int = 0, val_every: int = 0,
           patience: int = 0, val_fraction: float = 0.1, amp: bool = True, progress: bool = True,
-          latent_dim: int | None = None, width: int | None = None, spectral_norm: bool = False,
-          ema_decay: float = 0.999, ema_method: str = "weighted_sum", beta: float = 1.0,
-          depth: int = 17, sigma: float | tuple[float, float] = 25.0, patch_size: int = 40) -> dict[str, Any]:
+          latent_dim: int | None = None, width: int | None = None, spectral_norm: bool | None = None,
+          ema_decay: float = 0.999, ema_method: str = "weighted_sum", beta: float | None = None,
+          depth: int | None = None, sigma: float | tuple[float, float] = 25.0, patch_size: int = 40,
+          classes=None, init: str | os.PathLike | None = None, freeze: int | None = None,
+          freeze_part: str | None = None, backbone_lr: float | None = None) -> dict[str, Any]:
     """Train a model and write its checkpoints into ``out``; returns the trainer's summary.
 
     Args:
@@ -78,43 +82,78 @@ def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int
         out: output folder (``last.pt``, ``best.pt``, ``samples/``).
         steps: total optimizer steps (when resuming, the total including the earlier run).
         conditional: condition the GAN/VAE on the data's class labels.
-        image_size, channels: image shape for GAN/VAE (16, 32 or 64; 1 or 3).
+        classes: train a GAN/VAE on these classes only (names or indices, e.g. ``[5, 6, 7]``),
+            relabelled 0, 1, ... in that order (the checkpoint's ``class_names`` say which is which).
+        image_size, channels: image shape for GAN/VAE (16, 32 or 64 -- default 32; 1 or 3 --
+            default 1).
         batch_size, lr: default 64 and 2e-4 (GAN), 64 and 1e-3 (VAE), 32 and 1e-3 (DnCNN).
-        resume: a ``last.pt`` to continue from exactly.
+        resume: a ``last.pt`` to continue from exactly (a fine-tune keeps its frozen blocks).
         latent_dim, width, spectral_norm, ema_decay, ema_method: GAN/VAE model options.
-        beta: VAE KL weight. depth, sigma, patch_size: DnCNN options (sigma in 0..255 units,
-            one value or a (low, high) range).
+        beta: VAE KL weight (default 1). depth, sigma, patch_size: DnCNN options (depth 17;
+            sigma in 0..255 units, one value or a (low, high) range).
+        init, freeze, freeze_part, backbone_lr: fine-tuning (:mod:`fusegen.transfer`): start from
+            the weights of checkpoint ``init`` that fit (the report is printed and stored in the
+            checkpoints and summary as ``"transfer"``), freeze the first ``freeze`` blocks of
+            ``freeze_part`` (default: a DCGAN's discriminator -- FreezeD --, a VAE's encoder),
+            train the loaded parameters at ``backbone_lr`` (default ``lr``) and new ones at ``lr``.
+        Model options left None (image_size, channels, latent_dim, width, depth, spectral_norm,
+        beta) are those of the checkpoint the run starts from (``resume``, else ``init``).
         The remaining arguments are :class:`TrainSettings` fields.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if kind != "dncnn" and str(data) == "photos":
         raise ValueError("'photos' is denoising data; use digits, faces, a folder or an IDX file")
+    fine_tune = FineTune(CHECKPOINT_KINDS[kind], init=init, freeze=freeze, freeze_part=freeze_part,
+                         backbone_lr=backbone_lr, resume=resume)
+    o = fine_tune.inherit(dict(image_size=image_size, channels=channels, latent_dim=latent_dim,
+                               width=width, depth=depth, spectral_norm=spectral_norm, beta=beta))
+    image_size, channels, depth = o["image_size"] or 32, o["channels"] or 1, o["depth"] or 17
+    latent_dim, width, spectral_norm = o["latent_dim"], o["width"], bool(o["spectral_norm"])
+    beta = 1.0 if o["beta"] is None else o["beta"]
     torch.manual_seed(seed)  # the model's initial weights
+    extra: dict[str, Any] = {}
     if kind == "dncnn":
         if conditional:
             raise ValueError("--conditional applies to gan and vae, not dncnn")
+        if classes is not None:
+            raise ValueError("--classes applies to gan and vae, not dncnn")
         train_data, val_data = denoising_pairs(data, channels, patch_size, sigma, val_fraction, seed)
         model = DnCNN(channels=channels, depth=depth, width=width or 64)
+        fine_tune.apply(model)
         task = DenoiserTask(model, lr or 1e-3)
         batch_size = batch_size or 32
     else:
         dataset = load_dataset(data, image_size, channels)
+        if classes is not None:
+            dataset = dataset.select_classes(classes)
         if conditional and dataset.num_classes < 2:
             raise ValueError(f"--conditional needs labelled data with at least 2 classes; {data} has "
                              f"{dataset.num_classes}")
         num_classes = dataset.num_classes if conditional else 0
+        if conditional:
+            extra["class_names"] = list(dataset.class_names)
         train_data, val_data = split(dataset, val_fraction, seed)
         if kind == "gan":
             model = DCGAN(latent_dim or 100, channels, image_size, width or 64, num_classes,
                           spectral_norm=spectral_norm)
+            fine_tune.apply(model)  # before the task: the GAN's EMA starts from the loaded generator
             task = GANTask(model, lr or 2e-4, ema_decay, ema_method)
         else:
             model = ConvVAE(channels, image_size, latent_dim or 16, width or 32, num_classes, beta=beta)
+            fine_tune.apply(model)
             task = VAETask(model, lr or 1e-3)
         batch_size = batch_size or 64
     settings = TrainSettings(steps=steps, batch_size=batch_size, seed=seed, device=device,
                              sample_every=sample_every, checkpoint_every=checkpoint_every,
                              val_every=val_every if val_data is not None else 0, patience=patience,
                              amp=amp, progress=progress)
-    return Trainer(task, train_data, out, settings, val_data).fit(resume=resume)
+    if fine_tune.active:
+        fine_tune.attach(task)
+        extra["transfer"] = fine_tune.record
+        if progress and int(os.environ.get("RANK", "0")) == 0:
+            print(fine_tune.describe(task.lr), flush=True)
+    summary = Trainer(task, train_data, out, settings, val_data, extra=extra).fit(resume=resume)
+    if fine_tune.active:
+        summary["transfer"] = fine_tune.record
+    return summary

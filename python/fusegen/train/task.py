@@ -31,6 +31,10 @@ class Task:
         self.scaler: torch.amp.GradScaler | None = None
         self.device = torch.device("cpu")
         self.amp = False
+        # Fine-tuning (fusegen.transfer): names (in ``model``) of the parameters loaded from a
+        # pre-trained checkpoint, and their learning rate (None: ``lr``).
+        self.pretrained: frozenset[str] = frozenset()
+        self.backbone_lr: float | None = None
 
     def make_sample_grid(self, num_classes: int | None, latent_dim: int, grid_seed: int,
                          grid_size: int) -> None:
@@ -54,6 +58,19 @@ class Task:
         self.device, self.amp = device, amp
         self.model.to(device)
         self.scaler = torch.amp.GradScaler(device.type, enabled=amp)
+
+    def optimizer_params(self, module: nn.Module):
+        """What ``module``'s optimizer trains: all its parameters, or in a fine-tune (frozen
+        blocks, or ``backbone_lr`` set) :func:`fusegen.transfer.param_groups`' groups."""
+        params = list(module.parameters())
+        if self.backbone_lr is None and all(p.requires_grad for p in params):
+            return params
+        from ..transfer import param_groups
+
+        prefix = next(name for name, m in self.model.named_modules() if m is module)
+        prefix = prefix + "." if prefix else ""
+        names = {n[len(prefix):] for n in self.pretrained if n.startswith(prefix)}
+        return param_groups(module, self.lr, self.backbone_lr, names)
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp)

@@ -70,15 +70,20 @@ class Trainer:
     ``samples/step_XXXXXXX.png`` grids for generative models.
 
     Data objects need ``len()`` and ``batch(indices) -> (inputs, targets_or_labels)``;
-    ``val_data`` is what the task's ``validate`` takes (None: no validation).
+    ``val_data`` is what the task's ``validate`` takes (None: no validation). ``extra``: more
+    entries for every checkpoint (e.g. a fine-tune's ``"transfer"`` report).
     Under ``torchrun`` every process runs this same code; process 0 writes the files.
     """
 
     def __init__(self, task: Task, train_data, out_dir: str | os.PathLike,
-                 settings: TrainSettings, val_data=None) -> None:
+                 settings: TrainSettings, val_data=None, extra: dict[str, Any] | None = None) -> None:
         settings.check()
         if settings.val_every and val_data is None:
             raise ValueError("val_every needs validation data")
+        self.extra = dict(extra or {})
+        reserved = {"format", "version", "kind", "config", "model", "metric", "train_state"}
+        if reserved & self.extra.keys():
+            raise ValueError(f"extra checkpoint entries cannot be named {sorted(reserved & self.extra.keys())}")
         self.task, self.data, self.val_data = task, train_data, val_data
         self.out, self.settings = Path(out_dir), settings
         self.step = 0
@@ -105,6 +110,7 @@ class Trainer:
             return None
         model = self.task.export_model()
         payload = {
+            **self.extra,
             "kind": self.task.kind,
             "config": dict(model.config),
             "model": model.state_dict(),

@@ -25,7 +25,7 @@ class VAETask(Task):
     def setup(self, device, dist, amp) -> None:
         super().setup(device, dist, amp)
         self.net = distributed.wrap(self.model, dist, device)
-        self.optimizers = {"vae": torch.optim.Adam(self.model.parameters(), self.lr)}
+        self.optimizers = {"vae": torch.optim.Adam(self.optimizer_params(self.model), self.lr)}
 
     def step(self, batch) -> dict[str, float]:
         images, labels = batch
