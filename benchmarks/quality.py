@@ -82,12 +82,13 @@ def manifold_fraction(reference: torch.Tensor, queries: torch.Tensor, k: int = 3
 
 
 def evaluate_gan(out: Path, steps: int, image_size: int, width: int, batch_size: int,
-                 spectral_norm: bool) -> dict:
+                 spectral_norm: bool, mode_seeking: float = 0.0) -> dict:
     real = digits(image_size=image_size)
     classifier, judge_accuracy = train_classifier(real.images, real.labels)
     started = time.perf_counter()
     summary = train("gan", "digits", out / "gan", steps, conditional=True, image_size=image_size,
-                    width=width, batch_size=batch_size, spectral_norm=spectral_norm, device="cpu",
+                    width=width, batch_size=batch_size, spectral_norm=spectral_norm,
+                    mode_seeking=mode_seeking, device="cpu",
                     seed=0, sample_every=steps // 4,
                     checkpoint_every=steps // 4, progress=True)
     train_seconds = time.perf_counter() - started
@@ -108,7 +109,7 @@ def evaluate_gan(out: Path, steps: int, image_size: int, width: int, batch_size:
         fake_features = classifier.features(matched)
     return {
         "steps": steps, "image_size": image_size, "width": width, "batch_size": batch_size,
-        "spectral_norm": spectral_norm,
+        "spectral_norm": spectral_norm, "mode_seeking": mode_seeking,
         "train_seconds": train_seconds, "judge_accuracy_on_real_test_digits": judge_accuracy,
         "label_accuracy": label_accuracy,
         "per_class_accuracy": [(predicted[per_class == c] == c).float().mean().item() for c in range(10)],
@@ -166,6 +167,8 @@ def main() -> None:
     parser.add_argument("--gan-width", type=int, default=32)
     parser.add_argument("--gan-batch", type=int, default=64)
     parser.add_argument("--gan-spectral-norm", action="store_true")
+    parser.add_argument("--gan-mode-seeking", type=float, default=0.1,
+                        help="weight of the mode-seeking term (0: the plain DCGAN loss)")
     parser.add_argument("--dncnn-steps", type=int, default=3000)
     parser.add_argument("--dncnn-depth", type=int, default=8)
     parser.add_argument("--dncnn-width", type=int, default=32)
@@ -181,7 +184,8 @@ def main() -> None:
         report = {**json.loads(path.read_text()), **report}
     if "gan" in sections:
         report["gan"] = evaluate_gan(out, args.gan_steps, args.gan_image_size, args.gan_width,
-                                   args.gan_batch, args.gan_spectral_norm)
+                                   args.gan_batch, args.gan_spectral_norm,
+                                   args.gan_mode_seeking)
         print(json.dumps(report["gan"], indent=2))
     if "dncnn" in sections:
         report["dncnn"] = evaluate_dncnn(out, args.dncnn_steps, args.dncnn_depth, args.dncnn_width,

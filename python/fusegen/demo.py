@@ -100,7 +100,7 @@ def step_nlm(out: Path, device: str) -> dict[str, Any]:
 
 
 # Sizes that keep the whole demo to a few minutes on a 2-core CPU.
-GAN_STEPS, GAN_WIDTH, GAN_SIZE = 600, 32, 16
+GAN_STEPS, GAN_WIDTH, GAN_SIZE, GAN_MODE_SEEKING = 600, 32, 16, 0.1
 DNCNN_STEPS, DNCNN_DEPTH, DNCNN_WIDTH, DNCNN_BATCH = 1500, 8, 32, 16
 SPEED_SIZE, SPEED_WIDTH, SPEED_BATCH = 32, 64, 64
 METRICS_EPOCHS = 8  # of the digit classifier whose features the metrics use
@@ -125,7 +125,7 @@ def step_gan(out: Path, device: str) -> dict[str, Any]:
     from .train import train
 
     summary = train("gan", "digits", out / "gan", GAN_STEPS, conditional=True, image_size=GAN_SIZE,
-                    width=GAN_WIDTH, device=device, val_every=GAN_STEPS // 4,
+                    width=GAN_WIDTH, mode_seeking=GAN_MODE_SEEKING, device=device, val_every=GAN_STEPS // 4,
                     sample_every=GAN_STEPS // 4, checkpoint_every=GAN_STEPS // 2)
     model = load(out / "gan" / "last.pt", device=device)
     labels = torch.arange(10).repeat_interleave(10)

@@ -63,6 +63,9 @@ def register(subparsers) -> None:
     g.add_argument("--spectral-norm", action="store_true", default=None,
                    help="gan: spectral norm in the discriminator")
     g.add_argument("--ema-decay", type=float, default=0.999, help="gan: generator EMA decay")
+    g.add_argument("--mode-seeking", type=float, default=0.0, metavar="WEIGHT",
+                   help="gan: weight of the mode-seeking term against one image per class "
+                        "(Mao et al. 2019; 0.1 on the digits); default 0: none")
     g.add_argument("--beta", type=float, default=None, help="vae: weight of the KL term (default 1)")
     g.add_argument("--depth", type=int, default=None, help="dncnn: number of layers (default 17)")
     g.add_argument("--sigma", type=_sigma, default=25.0, help="dncnn: noise level (0..255), or a range 0-55")
@@ -93,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed, device=args.device, resume=args.resume, sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every, val_every=args.val_every, patience=args.patience,
         amp=args.amp, progress=args.progress, latent_dim=args.latent_dim, width=args.width,
-        spectral_norm=args.spectral_norm, ema_decay=args.ema_decay, beta=args.beta, depth=args.depth,
+        spectral_norm=args.spectral_norm, ema_decay=args.ema_decay, mode_seeking=args.mode_seeking,
+        beta=args.beta, depth=args.depth,
         sigma=args.sigma, patch_size=args.patch_size, classes=args.classes, init=args.init,
         freeze=args.freeze, freeze_part=args.freeze_part, backbone_lr=args.backbone_lr,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 import torch.nn.functional as F
@@ -18,15 +19,27 @@ class GANTask(Task):
     """Alternating discriminator and generator steps with Adam (lr 2e-4, betas (0.5, 0.999)), as
     in Radford et al.; an EMA of the generator makes the samples, the checkpoint's exported
     model and the validation metric: the pixel-space Frechet distance between EMA samples and
-    validation images (lower is better)."""
+    validation images (lower is better).
+
+    ``mode_seeking`` > 0 adds the mode-seeking term of Mao et al. (2019) to the generator's loss:
+    ``mode_seeking / (mean|G(z1, y) - G(z2, y)| / mean|z1 - z2| + 1e-5)`` over pairs of latents
+    with the same labels (the two halves of the batch). A conditional generator trained on a
+    small data set tends to ignore z and draw one image per class; the term rewards samples that
+    move when z moves. On the digits (16 px, 800 steps) it raised recall from 0.12 to 0.36 at
+    0.1, and to 0.50 at 0.2 at the cost of label accuracy (95.5%, then 89%); see BENCHMARKS.md.
+    """
 
     kind = "dcgan"
     metric = "pixel_fd"
     higher_is_better = False
 
     def __init__(self, model: DCGAN, lr: float = 2e-4, ema_decay: float = 0.999,
-                 ema_method: str = "weighted_sum", grid_seed: int = 1234, grid_size: int = 64) -> None:
+                 ema_method: str = "weighted_sum", grid_seed: int = 1234, grid_size: int = 64,
+                 mode_seeking: float = 0.0) -> None:
+        if not (mode_seeking >= 0 and math.isfinite(mode_seeking)):
+            raise ValueError(f"mode_seeking must be a finite weight >= 0, got {mode_seeking!r}")
         super().__init__(model, lr)
+        self.mode_seeking = float(mode_seeking)
         self.ema = EMA(model.generator, ema_decay, ema_method)
         self.num_classes = model.num_classes
         self.make_sample_grid(self.num_classes, model.config["latent_dim"], grid_seed, grid_size)
@@ -53,7 +66,12 @@ class GANTask(Task):
         n = len(real)
         y_real = labels if self.num_classes else None
         z = torch.randn(n, self.model.config["latent_dim"]).to(self.device)
-        y_fake = self._labels(n)
+        pairs = n // 2 if self.mode_seeking > 0 else 0
+        if pairs and self.num_classes:  # the two halves share labels: pairs (z1, y), (z2, y)
+            half = self._labels(pairs)
+            y_fake = torch.cat([half, half, self._labels(n - 2 * pairs)])
+        else:
+            y_fake = self._labels(n)
         opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
         ones = torch.ones(n, device=self.device)
         zeros = torch.zeros(n, device=self.device)
@@ -77,7 +95,12 @@ class GANTask(Task):
         opt_g.zero_grad(set_to_none=True)
         with distributed.no_sync(self.D), self.autocast():
             loss_g = F.binary_cross_entropy_with_logits(self.D(fake, y_fake).float(), ones)
-        self.scaler.scale(loss_g).backward()
+        loss = loss_g
+        if pairs:
+            image_gap = (fake[:pairs] - fake[pairs:2 * pairs]).float().abs().mean()
+            latent_gap = (z[:pairs] - z[pairs:2 * pairs]).abs().mean()
+            loss = loss_g + self.mode_seeking / (image_gap / latent_gap + 1e-5)
+        self.scaler.scale(loss).backward()
         self.scaler.step(opt_g)
         self.scaler.update()
         self.ema.update(self.model.generator)

@@ -69,7 +69,8 @@ def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int
           sample_every: int = 0, checkpoint_every: int = 0, val_every: int = 0,
           patience: int = 0, val_fraction: float = 0.1, amp: bool = True, progress: bool = True,
           latent_dim: int | None = None, width: int | None = None, spectral_norm: bool | None = None,
-          ema_decay: float = 0.999, ema_method: str = "weighted_sum", beta: float | None = None,
+          ema_decay: float = 0.999, ema_method: str = "weighted_sum", mode_seeking: float = 0.0,
+          beta: float | None = None,
           depth: int | None = None, sigma: float | tuple[float, float] = 25.0, patch_size: int = 40,
           classes=None, init: str | os.PathLike | None = None, freeze: int | None = None,
           freeze_part: str | None = None, backbone_lr: float | None = None) -> dict[str, Any]:
@@ -89,6 +90,7 @@ def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int
         batch_size, lr: default 64 and 2e-4 (GAN), 64 and 1e-3 (VAE), 32 and 1e-3 (DnCNN).
         resume: a ``last.pt`` to continue from exactly (a fine-tune keeps its frozen blocks).
         latent_dim, width, spectral_norm, ema_decay, ema_method: GAN/VAE model options.
+        mode_seeking: GAN only, weight of the mode-seeking term (:class:`GANTask`); 0: none.
         beta: VAE KL weight (default 1). depth, sigma, patch_size: DnCNN options (depth 17;
             sigma in 0..255 units, one value or a (low, high) range).
         init, freeze, freeze_part, backbone_lr: fine-tuning (:mod:`fusegen.transfer`): start from
@@ -138,7 +140,7 @@ def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int
             model = DCGAN(latent_dim or 100, channels, image_size, width or 64, num_classes,
                           spectral_norm=spectral_norm)
             fine_tune.apply(model)  # before the task: the GAN's EMA starts from the loaded generator
-            task = GANTask(model, lr or 2e-4, ema_decay, ema_method)
+            task = GANTask(model, lr or 2e-4, ema_decay, ema_method, mode_seeking=mode_seeking)
         else:
             model = ConvVAE(channels, image_size, latent_dim or 16, width or 32, num_classes, beta=beta)
             fine_tune.apply(model)
