@@ -10,6 +10,7 @@
 // SiLU use Cephes' expf/tanhf polynomials (within 1-2 ulp of the correctly rounded result;
 // tested against torch), with their range clamps also done on the bits. Doubles keep std::.
 
+#include "common/cephes_exp.h"
 #include "ops/conv_norm_act/activation.h"
 
 #include <bit>
@@ -86,22 +87,13 @@ inline float clamp_above(float x, float hi) {
   return std::bit_cast<float>((hi_bits & above) | (bits & ~above));
 }
 
-// exp(x) for float, vectorizable: Cephes' expf (x = n ln2 + r, a degree-5 polynomial in r),
-// relative error below 1e-7. The clamps keep 2^n representable as two normal factors, so the
+// exp(x) for float, vectorizable: Cephes' expf (common/cephes_exp.h), relative error below 1e-7. The clamps keep 2^n representable as two normal factors, so the
 // result still underflows to subnormals and 0 and overflows to +inf where expf does; NaN stays NaN.
 inline float exp_cpu(float x) {
   x = clamp_above(clamp_below(x, -104.0f), 89.0f);
   constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding and subtracting it rounds to an integer
   const float n = (x * 1.44269504088896341f + kRound) - kRound;
-  float r = x - n * 0.693359375f;  // x - n ln2, ln2 in two parts (Cody and Waite)
-  r = r - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const float y = p * r * r + r + 1.0f;
+  const float y = exp_polynomial(reduce_by_ln2(x, n));
   const int32_t k = static_cast<int32_t>(n), k1 = k >> 1, k2 = k - k1;  // 2^n = 2^k1 * 2^k2
   return y * std::bit_cast<float>((k1 + 127) << 23) * std::bit_cast<float>((k2 + 127) << 23);
 }

@@ -12,6 +12,7 @@
 // few rows: no per-pixel search-window buffers. Every inner loop runs along a row and is
 // written for the compiler's SIMD vectorizer.
 
+#include "common/cephes_exp.h"
 #include "ops/nlm/nlm.h"
 
 #include <ATen/Dispatch.h>

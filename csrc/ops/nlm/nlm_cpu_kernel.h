@@ -22,14 +22,7 @@ inline float nlm_weight(float mean_d2, float two_sigma2, float inv_h2) {
   const float x = -std::bit_cast<float>(t);
   const int32_t n = static_cast<int32_t>(x * 1.44269504f - 0.5f);  // round(x / ln 2), x <= 0
   const float nf = static_cast<float>(n);
-  const float r = x - nf * 0.693359375f + nf * 2.12194440e-4f;    // x - n ln 2, in two steps
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
+  const float p = exp_polynomial(reduce_by_ln2(x, nf));
   const float e = p * std::bit_cast<float>((n + 127) << 23);  // times 2^n
   return std::bit_cast<float>(std::bit_cast<int32_t>(e) & keep);
 }
