@@ -162,12 +162,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=["gan", "dncnn", "speed"], action="append")
     parser.add_argument("--out", default="quality-output")
-    parser.add_argument("--gan-steps", type=int, default=800)
+    parser.add_argument("--gan-steps", type=int, default=6000)
     parser.add_argument("--gan-image-size", type=int, default=16, choices=[16, 32, 64])
     parser.add_argument("--gan-width", type=int, default=32)
     parser.add_argument("--gan-batch", type=int, default=64)
     parser.add_argument("--gan-spectral-norm", action="store_true")
-    parser.add_argument("--gan-mode-seeking", type=float, default=0.1,
+    parser.add_argument("--gan-mode-seeking", type=float, default=0.3,
                         help="weight of the mode-seeking term (0: the plain DCGAN loss)")
     parser.add_argument("--dncnn-steps", type=int, default=3000)
     parser.add_argument("--dncnn-depth", type=int, default=8)

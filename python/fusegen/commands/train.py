@@ -65,7 +65,7 @@ def register(subparsers) -> None:
     g.add_argument("--ema-decay", type=float, default=0.999, help="gan: generator EMA decay")
     g.add_argument("--mode-seeking", type=float, default=0.0, metavar="WEIGHT",
                    help="gan: weight of the mode-seeking term against one image per class "
-                        "(Mao et al. 2019; 0.1 on the digits); default 0: none")
+                        "(Mao et al. 2019; 0.3 on the digits); default 0: none")
     g.add_argument("--beta", type=float, default=None, help="vae: weight of the KL term (default 1)")
     g.add_argument("--depth", type=int, default=None, help="dncnn: number of layers (default 17)")
     g.add_argument("--sigma", type=_sigma, default=25.0, help="dncnn: noise level (0..255), or a range 0-55")
