@@ -91,6 +91,10 @@ void stats_kernel(const at::Tensor& y_t, const Layout& l, at::Tensor& mean_t, at
   }
 }
 
+// The loops below capture `slope` by value: captured by reference it is read through a pointer
+// that the compiler cannot prove the output stores leave alone, and the LeakyReLU backward ran
+// 2.4x slower than ReLU's.
+
 // ---- apply -------------------------------------------------------------------------------
 
 template <typename scalar_t, Activation A>
@@ -106,7 +110,7 @@ void apply_kernel(const at::Tensor& y_t, const Layout& l, const at::Tensor& scal
 
   if (!l.channels_last) {
     const PlaneSplit split = split_planes(l);
-    at::parallel_for(0, split.items(l), grain_for(split.length), [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, split.items(l), grain_for(split.length), [&, slope](int64_t begin, int64_t end) {
       for (int64_t item = begin; item < end; ++item) {
         const Segment seg = split(item, l);
         const int64_t k = coeff_offset(l, seg.plane / C) + seg.plane % C;
@@ -119,7 +123,7 @@ void apply_kernel(const at::Tensor& y_t, const Layout& l, const at::Tensor& scal
       }
     });
   } else {
-    at::parallel_for(0, N * S, grain_for(C), [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, N * S, grain_for(C), [&, slope](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
         const int64_t k = coeff_offset(l, r / S);
         const acc_t* a = scale + k;
@@ -154,7 +158,7 @@ void grad_sums_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layout
   if (!l.channels_last) {
     const PlaneSplit split = split_planes(l);
     std::vector<double> segment_dz(split.items(l)), segment_dz_yc(split.items(l));
-    at::parallel_for(0, split.items(l), grain_for(split.length), [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, split.items(l), grain_for(split.length), [&, slope](int64_t begin, int64_t end) {
       for (int64_t item = begin; item < end; ++item) {
         const Segment seg = split(item, l);
         const int64_t k = coeff_offset(l, seg.plane / C) + seg.plane % C;
@@ -190,7 +194,7 @@ void grad_sums_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layout
     const int64_t blocks = ceil_div(S, R);
     const int64_t items = N * blocks;
     std::vector<acc_t> item_dz(items * C), item_dz_yc(items * C);
-    at::parallel_for(0, items, grain_for(R * C), [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, items, grain_for(R * C), [&, slope](int64_t begin, int64_t end) {
       for (int64_t item = begin; item < end; ++item) {
         const int64_t n = item / blocks, r0 = (item % blocks) * R;
         const int64_t rows = std::min(R, S - r0);
@@ -259,7 +263,7 @@ void grad_input_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layou
 
   if (!l.channels_last) {
     const PlaneSplit split = split_planes(l);
-    at::parallel_for(0, split.items(l), grain_for(split.length), [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, split.items(l), grain_for(split.length), [&, slope](int64_t begin, int64_t end) {
       for (int64_t item = begin; item < end; ++item) {
         const Segment seg = split(item, l);
         const int64_t k = coeff_offset(l, seg.plane / C) + seg.plane % C;
@@ -277,7 +281,7 @@ void grad_input_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layou
       }
     });
   } else {
-    at::parallel_for(0, N * S, grain_for(C), [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, N * S, grain_for(C), [&, slope](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
         const int64_t k = coeff_offset(l, r / S);
         const acc_t *a = scale + k, *b = shift + k, *m = center + k;
