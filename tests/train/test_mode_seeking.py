@@ -57,3 +57,12 @@ def test_the_term_reaches_the_generator_and_grows_with_its_weight():
 def test_bad_weight_is_refused(bad):
     with pytest.raises(ValueError, match="mode_seeking"):
         GANTask(DCGAN(latent_dim=4, image_size=16, width=4), mode_seeking=bad)
+
+
+def test_the_weight_travels_with_the_checkpoint():
+    torch.manual_seed(0)
+    model = DCGAN(latent_dim=4, image_size=16, width=4, num_classes=3)
+    saved = _task(0.3, model).state_dict()
+    resumed = _task(0.0, model)
+    resumed.load_state_dict(saved)
+    assert resumed.mode_seeking == 0.3

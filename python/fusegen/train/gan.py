@@ -123,6 +123,14 @@ class GANTask(Task):
         fakes = self._ema_images(z, data.labels if self.num_classes else None).cpu()
         return frechet_distance(pixel_features(fakes), pixel_features(data.images))
 
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "mode_seeking": self.mode_seeking}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        # A resumed run keeps its loss, as it keeps its EMA decay (checkpoints before the option: 0).
+        self.mode_seeking = float(state.get("mode_seeking", 0.0))
+
     def export_model(self) -> DCGAN:
         exported = copy.deepcopy(self.model)  # not a fresh DCGAN: its init would draw random numbers
         exported.generator.load_state_dict(self.ema.module.state_dict())
