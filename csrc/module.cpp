@@ -2,7 +2,7 @@
 // torch.ops.fusegen (the TORCH_LIBRARY blocks in csrc/ops run at load time); the module
 // itself only reports how it was built.
 
-#include "ops/conv_norm_act/norm_act.h"
+#include "common/cpu_isa.h"
 
 #include <ATen/Parallel.h>
 #include <pybind11/pybind11.h>
@@ -51,8 +51,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("build_info", &build_info,
         "How this extension was built: version, torch version, CUDA, architectures, OpenMP.");
   m.def("num_threads", &at::get_num_threads, "Threads fusegen's CPU kernels use (ATen's setting).");
-  m.def("cpu_isa", &fusegen::conv_norm_act::cpu_isa_name,
-        "Instruction set of the norm+activation CPU kernel copy in use: avx512, avx2 or "
-        "baseline (SSE2); "
-        "FUSEGEN_CPU_ISA=baseline|avx2 caps it.");
+  m.def("cpu_isa", &fusegen::cpu_isa_name,
+        "Instruction set of the CPU kernel copies in use (norm+activation, weighted sum): "
+        "avx512, avx2 or baseline (SSE2); FUSEGEN_CPU_ISA=baseline|avx2 caps it.");
 }

@@ -38,7 +38,7 @@ def info() -> dict[str, Any]:
         "gpu": torch.cuda.get_device_name(0) if gpu_visible else None,
         "gpu_count": torch.cuda.device_count() if gpu_visible else 0,
         "cpu_threads": torch.get_num_threads(),
-        "norm_act_cpu_isa": _C.cpu_isa(),
+        "cpu_isa": _C.cpu_isa(),
         "openmp": built["openmp"],
         "compiler": built["compiler"],
         "operators": registered_operators(),

@@ -1,5 +1,6 @@
-"""The norm+activation CPU kernels are compiled for SSE2, AVX2 and AVX-512 and picked at run time;
-``FUSEGEN_CPU_ISA=baseline|avx2`` caps the choice. Every copy must give the same results."""
+"""The norm+activation and weighted-sum CPU kernels are compiled for SSE2, AVX2 and AVX-512 and
+picked at run time; ``FUSEGEN_CPU_ISA=baseline|avx2`` caps the choice. Every copy must give the
+same results."""
 
 import os
 import subprocess
@@ -12,7 +13,7 @@ import torch
 SCRIPT = textwrap.dedent("""
     import sys, torch
     from fusegen import _C
-    from fusegen.ops import bias_act, norm_act
+    from fusegen.ops import bias_act, norm_act, weighted_sum
     torch.manual_seed(0)
     results = {"isa": _C.cpu_isa()}
     for dtype in (torch.float32, torch.float64, torch.bfloat16):
@@ -32,6 +33,13 @@ SCRIPT = textwrap.dedent("""
                 out = bias_act(xr, b, activation=act)
                 (gx,) = torch.autograd.grad(out, xr, g)
                 results[key + "-bias"] = (out.detach().float(), gx.float())
+    for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+        for per_sample in (False, True):
+            xs = torch.randn(5, 3, 1000).to(dtype).requires_grad_()
+            w = (torch.rand(5, 3) if per_sample else torch.rand(5)).to(xs.dtype if dtype == torch.float64 else torch.float32).requires_grad_()
+            out = weighted_sum(xs, w)
+            gx, gw = torch.autograd.grad(out, (xs, w), torch.randn(3, 1000).to(dtype))
+            results[f"weighted_sum-{dtype}-{per_sample}"] = (out.detach().float(), torch.cat([gx.float().flatten(), gw.float().flatten()]))
     torch.save(results, sys.argv[1])
 """)
 
@@ -53,6 +61,12 @@ def test_every_instruction_set_copy_gives_the_same_results(tmp_path, isa):
     assert widest.keys() == capped.keys()
     for key, (out, grad) in widest.items():
         # Reductions sum in a different order with other vector widths: a few ulps apart.
-        tol = {"rtol": 2e-2, "atol": 2e-2} if "bfloat16" in key else {"rtol": 1e-5, "atol": 1e-5}
+        # The weight gradients are 1,000-term float32 dot products: ~1e-4 relative between orders.
+        if "bfloat16" in key or "float16" in key:
+            tol = {"rtol": 2e-2, "atol": 2e-2}
+        elif key.startswith("weighted_sum") and "float32" in key:
+            tol = {"rtol": 1e-4, "atol": 1e-4}
+        else:
+            tol = {"rtol": 1e-5, "atol": 1e-5}
         torch.testing.assert_close(capped[key][0], out, **tol, msg=lambda m: f"{key} output: {m}")
         torch.testing.assert_close(capped[key][1], grad, **tol, msg=lambda m: f"{key} gradient: {m}")

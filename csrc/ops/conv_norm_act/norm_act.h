@@ -40,9 +40,6 @@ struct ActParams {
   double negative_slope;
 };
 
-// The instruction set of the CPU kernel copy in use: "avx512", "avx2" or "baseline".
-const char* cpu_isa_name();
-
 // mean and var: (G, C), accumulation dtype, biased variance.
 void stats_cpu(const at::Tensor& y, const Layout& l, at::Tensor& mean, at::Tensor& var);
 void apply_cpu(const at::Tensor& y, const Layout& l, const at::Tensor& scale,

@@ -8,6 +8,7 @@
 // on the thread count. Work items run in parallel with at::parallel_for.
 
 #include "common/checks.h"
+#include "common/cpu_isa.h"
 #include "common/float_convert.h"
 #include "ops/conv_norm_act/activation_cpu.h"
 #include "ops/conv_norm_act/norm_act.h"
@@ -17,8 +18,6 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <string_view>
 #include <vector>
 
 namespace fusegen::conv_norm_act {
@@ -87,25 +86,19 @@ const T* in(const at::Tensor& t) { return t.const_data_ptr<T>(); }
 template <typename T>
 T* out_ptr(at::Tensor& t) { return t.mutable_data_ptr<T>(); }
 
-// GCC builds copies of the kernels for AVX2 and AVX-512 (the build's baseline is x86-64's
-// SSE2): two and four times the SIMD width for the reductions and the Tanh/Sigmoid/SiLU
-// polynomials. No FMA, so every copy rounds each product the same way.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define FUSEGEN_NORM_ACT_HAVE_AVX2_BUILD 1
-#else
-#define FUSEGEN_NORM_ACT_HAVE_AVX2_BUILD 0
-#endif
-
+// Copies of the kernels for the baseline, AVX2 and AVX-512 (common/cpu_isa.h): two and four
+// times the SIMD width for the reductions and the Tanh/Sigmoid/SiLU polynomials.
 namespace baseline {
 #include "ops/conv_norm_act/norm_act_cpu_kernel.h"
 }  // namespace baseline
 
-#if FUSEGEN_NORM_ACT_HAVE_AVX2_BUILD
+#if FUSEGEN_HAVE_ISA_COPIES
 #pragma GCC push_options
 #pragma GCC target("avx2")
 namespace avx2 {
 #include "ops/conv_norm_act/norm_act_cpu_kernel.h"
 }  // namespace avx2
+#pragma GCC pop_options
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq")
 namespace avx512 {
@@ -114,70 +107,10 @@ namespace avx512 {
 #pragma GCC pop_options
 #endif
 
-enum class Isa { Baseline, Avx2, Avx512 };
-
-// The widest copy the CPU runs, unless FUSEGEN_CPU_ISA (baseline, avx2) caps it: the tests
-// compare the copies.
-Isa best_isa() {
-#if FUSEGEN_NORM_ACT_HAVE_AVX2_BUILD
-  static const Isa isa = [] {
-    const char* cap = std::getenv("FUSEGEN_CPU_ISA");
-    const std::string_view limit = cap != nullptr ? cap : "";
-    if (limit == "baseline" || !__builtin_cpu_supports("avx2")) return Isa::Baseline;
-    if (limit == "avx2" || !__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512vl") ||
-        !__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512dq"))
-      return Isa::Avx2;
-    return Isa::Avx512;
-  }();
-  return isa;
-#else
-  return Isa::Baseline;
-#endif
-}
-
-// Runs the statement with `isa` naming the kernels' namespace to use.
-#if FUSEGEN_NORM_ACT_HAVE_AVX2_BUILD
-#define FUSEGEN_WITH_BEST_ISA(...)               \
-  do {                                           \
-    switch (best_isa()) {                        \
-      case Isa::Avx512: {                        \
-        namespace isa = avx512;                  \
-        __VA_ARGS__;                             \
-        break;                                   \
-      }                                          \
-      case Isa::Avx2: {                          \
-        namespace isa = avx2;                    \
-        __VA_ARGS__;                             \
-        break;                                   \
-      }                                          \
-      case Isa::Baseline: {                      \
-        namespace isa = baseline;                \
-        __VA_ARGS__;                             \
-        break;                                   \
-      }                                          \
-    }                                            \
-  } while (0)
-#else
-#define FUSEGEN_WITH_BEST_ISA(...) \
-  do {                             \
-    namespace isa = baseline;      \
-    __VA_ARGS__;                   \
-  } while (0)
-#endif
-
 }  // namespace
 
 #define FUSEGEN_DISPATCH_FLOATS(dtype, name, ...) \
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dtype, name, __VA_ARGS__)
-
-const char* cpu_isa_name() {
-  switch (best_isa()) {
-    case Isa::Avx512: return "avx512";
-    case Isa::Avx2: return "avx2";
-    case Isa::Baseline: return "baseline";
-  }
-  return "baseline";
-}
 
 void stats_cpu(const at::Tensor& y, const Layout& l, at::Tensor& mean, at::Tensor& var) {
   FUSEGEN_WITH_BEST_ISA(FUSEGEN_DISPATCH_FLOATS(
