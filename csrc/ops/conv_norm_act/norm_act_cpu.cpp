@@ -88,24 +88,8 @@ T* out_ptr(at::Tensor& t) { return t.mutable_data_ptr<T>(); }
 
 // Copies of the kernels for the baseline, AVX2 and AVX-512 (common/cpu_isa.h): two and four
 // times the SIMD width for the reductions and the Tanh/Sigmoid/SiLU polynomials.
-namespace baseline {
-#include "ops/conv_norm_act/norm_act_cpu_kernel.h"
-}  // namespace baseline
-
-#if FUSEGEN_HAVE_ISA_COPIES
-#pragma GCC push_options
-#pragma GCC target("avx2")
-namespace avx2 {
-#include "ops/conv_norm_act/norm_act_cpu_kernel.h"
-}  // namespace avx2
-#pragma GCC pop_options
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq")
-namespace avx512 {
-#include "ops/conv_norm_act/norm_act_cpu_kernel.h"
-}  // namespace avx512
-#pragma GCC pop_options
-#endif
+#define FUSEGEN_ISA_KERNEL_BODY "ops/conv_norm_act/norm_act_cpu_kernel.h"
+#include "common/cpu_isa_copies.inc"
 
 }  // namespace
 

@@ -55,24 +55,8 @@ std::vector<const scalar_t*> data_pointers(const std::vector<at::Tensor>& tensor
 
 // Copies of the kernels for the baseline, AVX2 and AVX-512 (common/cpu_isa.h): the half and
 // bfloat16 conversions and the multiply-adds get two and four times the SIMD width.
-namespace baseline {
-#include "ops/weighted_sum/weighted_sum_cpu_kernel.h"
-}  // namespace baseline
-
-#if FUSEGEN_HAVE_ISA_COPIES
-#pragma GCC push_options
-#pragma GCC target("avx2")
-namespace avx2 {
-#include "ops/weighted_sum/weighted_sum_cpu_kernel.h"
-}  // namespace avx2
-#pragma GCC pop_options
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq")
-namespace avx512 {
-#include "ops/weighted_sum/weighted_sum_cpu_kernel.h"
-}  // namespace avx512
-#pragma GCC pop_options
-#endif
+#define FUSEGEN_ISA_KERNEL_BODY "ops/weighted_sum/weighted_sum_cpu_kernel.h"
+#include "common/cpu_isa_copies.inc"
 
 }  // namespace
 
