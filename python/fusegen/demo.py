@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
+from .atomic import atomic_write
 from .info import format_info, info
 from .timing import median_seconds
 from .ops import nlm_denoise, reference, weighted_sum
@@ -297,19 +297,6 @@ def markdown_report(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
-    """Write JSON so that a crash never leaves a half-written file: temp file, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def run(out_dir: str | os.PathLike, device: str = "cpu") -> Path:
     """Run every demo step and write ``report.json`` into ``out_dir``; returns its path."""
     out = Path(out_dir)
@@ -338,7 +325,8 @@ def run(out_dir: str | os.PathLike, device: str = "cpu") -> Path:
     print("\n== fused blocks vs eager PyTorch")
     report["fused_vs_eager"] = step_fused_vs_eager(device)
     path = out / "report.json"
-    write_json_atomically(path, report)
+    with atomic_write(path, "w") as f:  # a crash never leaves half a report
+        json.dump(report, f, indent=2, default=str)
     (out / "report.md").write_text(markdown_report(report))
     print(f"\nreport written to {path} and {out / 'report.md'}; images in {out}")
     return path

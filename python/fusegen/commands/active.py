@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from ..atomic import atomic_write
 from ._common import parse_device
 
 
@@ -143,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
     plot = plot_learning_curves(results, out / "curve.png",
                                 title=f"active learning on {args.data}: {', '.join(strategies)}",
                                 baseline=args.compare)
-    _write_json(out / "results.json", payload)
+    with atomic_write(out / "results.json", "w") as f:
+        json.dump(payload, f, indent=1)
     print(f"\nlearning curves: {plot}; results: {out / 'results.json'}")
     return 0
 
@@ -171,12 +171,3 @@ def _generation(args, dataset, results, device) -> list[dict]:
     return rows
 
 
-def _write_json(path: Path, payload: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

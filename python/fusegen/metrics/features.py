@@ -8,12 +8,13 @@ fixed-seed random CNN when there are no labels, or any ``nn.Module`` you pass.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from ..atomic import atomic_write
 
 _FORMAT = "fusegen.metrics.FeatureExtractor/1"
 
@@ -199,16 +200,8 @@ class FeatureExtractor(nn.Module):
         path = Path(path)
         state = {"format": _FORMAT, "config": self.net.config, "description": self.description,
                  "state_dict": {k: v.cpu() for k, v in self.net.state_dict().items()}}
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(state, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_write(path) as f:
+            torch.save(state, f)
 
     @classmethod
     def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> FeatureExtractor:
