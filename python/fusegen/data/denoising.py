@@ -32,17 +32,23 @@ class NoisyPairs(torch.utils.data.Dataset):
         seed: indexing (``pairs[i]``) gives the same noisy image for the same ``seed`` and ``i``:
             a fixed evaluation set. :meth:`batch` draws fresh noise (for training) from
             ``generator``, or from torch's global generator.
+        augment: :meth:`batch` also turns each clean image by one of the 8 flips and quarter
+            turns of the square, drawn at random (Zhang et al. 2017's augmentation); needs
+            square images. Indexing never augments.
     Items are ``(noisy, clean)``; noisy images are not clipped, as in Zhang et al. (2017).
     """
 
     def __init__(self, clean: torch.Tensor, sigma: float | tuple[float, float] = 25.0,
-                 seed: int = 0) -> None:
+                 seed: int = 0, augment: bool = False) -> None:
         if clean.dim() != 4:
             raise ValueError(f"clean must be (N, C, H, W), got shape {tuple(clean.shape)}")
         low, high = (sigma, sigma) if isinstance(sigma, (int, float)) else sigma
         if not 0 <= low <= high:
             raise ValueError(f"sigma must be >= 0 and a range low <= high, got {sigma!r}")
+        if augment and clean.shape[-1] != clean.shape[-2]:
+            raise ValueError(f"augment needs square images, got {tuple(clean.shape[-2:])}")
         self.clean, self.sigma, self.seed = clean.float().contiguous(), (float(low), float(high)), seed
+        self.augment = augment
 
     def __len__(self) -> int:
         return len(self.clean)
@@ -59,8 +65,23 @@ class NoisyPairs(torch.utils.data.Dataset):
 
     def batch(self, indices: torch.Tensor, generator: torch.Generator | None = None):
         clean = self.clean[indices]
+        if self.augment:
+            clean = dihedral(clean, torch.randint(8, (len(clean),), generator=generator))
         return clean + self._noise(clean.shape, generator), clean
 
     @property
     def channels(self) -> int:
         return self.clean.shape[1]
+
+
+def dihedral(images: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
+    """Image ``i`` of (N, C, S, S) ``images`` turned by ``which[i]`` in 0..7: a quarter-turn count
+    (``which % 4``) and, for 4..7, a flip first -- the 8 symmetries of the square."""
+    out = torch.empty_like(images)
+    for k in range(8):
+        chosen = (which == k).nonzero().flatten()
+        if len(chosen):
+            part = images[chosen]
+            part = part.flip(-1) if k >= 4 else part
+            out[chosen] = torch.rot90(part, k % 4, dims=(-2, -1))
+    return out

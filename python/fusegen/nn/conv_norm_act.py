@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..ops.conv_norm_act import ACTIVATIONS, NORMS, bias_act, conv_norm_act
+from ..ops.conv_norm_act import ACTIVATIONS, NORMS, conv_bias_act, conv_norm_act
 
 # torch activation modules and the fused block's names for them.
 _ACTIVATION_MODULES = {nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.Tanh: "tanh",
@@ -36,8 +36,9 @@ class FusedConvNormAct(nn.Module):
     How it runs: the convolution is ATen's (oneDNN / cuDNN). In training, statistics take one
     pass and normalize + activate another; backward fuses the activation's and the
     normalization's gradients into two passes. In eval mode without autograd, batch norm is
-    folded into the convolution (cached until a parameter or running statistic changes) and the
-    bias + activation take a single pass.
+    folded into the convolution (cached until a parameter or running statistic changes); on CPU
+    (float32, and bfloat16 where oneDNN supports it) the bias and activation run in oneDNN's
+    convolution epilogue, elsewhere in a single pass after the convolution.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, *,
@@ -165,10 +166,8 @@ class FusedConvNormAct(nn.Module):
 
     def _folded_forward(self, input: torch.Tensor, conv_args: dict) -> torch.Tensor:
         weight, bias = self.folded_parameters()
-        if self.activation == "none":
-            return conv_norm_act(input, weight, bias, norm="none", activation="none", **conv_args)
-        y = conv_norm_act(input, weight, None, norm="none", activation="none", **conv_args)
-        return bias_act(y, bias, activation=self.activation, negative_slope=self.negative_slope)
+        return conv_bias_act(input, weight, bias, activation=self.activation,
+                             negative_slope=self.negative_slope, **conv_args)
 
     def folded_parameters(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The convolution weight and bias with eval-mode batch norm folded in.
@@ -180,6 +179,8 @@ class FusedConvNormAct(nn.Module):
             raise RuntimeError("folded_parameters needs norm='batch'")
         tensors = (self.weight, self.bias, self.norm_weight, self.norm_bias, self.running_mean,
                    self.running_var)
+        if torch.compiler.is_compiling():  # the fold becomes part of the graph: no cache to key
+            return fold_batch_norm(*tensors, self.eps, self.transposed, self.groups)
         key = tuple((t._version, t.data_ptr(), t.dtype, t.device) if t is not None else None
                     for t in tensors)
         if self._folded is None or self._folded[0] != key:

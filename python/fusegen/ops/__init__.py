@@ -5,8 +5,9 @@ in :mod:`fusegen.ops.reference`.
 """
 
 from . import reference
-from .conv_norm_act import bias_act, conv_norm_act, norm_act
+from . import onednn
+from .conv_norm_act import bias_act, conv_bias_act, conv_norm_act, norm_act
 from .nlm import nlm_denoise
 from .weighted_sum import weighted_sum
 
-__all__ = ["bias_act", "conv_norm_act", "nlm_denoise", "norm_act", "reference", "weighted_sum"]
+__all__ = ["bias_act", "conv_bias_act", "conv_norm_act", "nlm_denoise", "norm_act", "reference", "weighted_sum"]

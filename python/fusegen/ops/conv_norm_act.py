@@ -19,9 +19,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import onednn
 from ._checks import check_float_tensor
 
-__all__ = ["ACTIVATIONS", "NORMS", "bias_act", "conv_norm_act", "norm_act"]
+__all__ = ["ACTIVATIONS", "NORMS", "bias_act", "conv_bias_act", "conv_norm_act", "norm_act"]
 
 # The codes of the operators' `int activation` (the Activation enum in csrc/ops/conv_norm_act).
 ACTIVATIONS = {"none": 0, "relu": 1, "leaky_relu": 2, "tanh": 3, "sigmoid": 4, "silu": 5}
@@ -116,16 +117,19 @@ def conv_norm_act(
 
     The convolution arguments are those of ``torch.nn.functional.conv2d`` /
     ``conv_transpose2d``; ``norm`` is ``"batch"``, ``"instance"`` or ``"none"``; the rest are those
-    of :func:`norm_act`. With ``norm="none"`` the convolution bias is added in the activation pass.
+    of :func:`norm_act`. With ``norm="none"`` this is :func:`conv_bias_act` (the convolution
+    bias is added in the activation pass or, for inference on CPU, in oneDNN's epilogue).
     """
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-    code = activation_code(activation)
-    fuse_bias = norm == "none" and code != ACTIVATIONS["none"]
-    y = _convolution(input, weight, None if fuse_bias else bias, stride, padding, dilation, groups,
-                     transposed, output_padding)
     if norm == "none":
-        return bias_act(y, bias, activation=activation, negative_slope=negative_slope) if fuse_bias else y
+        return conv_bias_act(input, weight, bias, stride=stride, padding=padding,
+                             dilation=dilation, groups=groups, transposed=transposed,
+                             output_padding=output_padding, activation=activation,
+                             negative_slope=negative_slope)
+    activation_code(activation)
+    y = _convolution(input, weight, bias, stride, padding, dilation, groups, transposed,
+                     output_padding)
     return norm_act(
         y, norm_weight, norm_bias, running_mean, running_var, training=training,
         instance=norm == "instance", momentum=momentum, eps=eps, activation=activation,
@@ -133,7 +137,44 @@ def conv_norm_act(
     )
 
 
-def _convolution(input, weight, bias, stride, padding, dilation, groups, transposed, output_padding):
+def conv_bias_act(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    *,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+    transposed: bool = False,
+    output_padding=0,
+    activation: str = "relu",
+    negative_slope: float = 0.2,
+) -> torch.Tensor:
+    """``act(conv2d(input, weight) + bias)`` (or ``conv_transpose2d``): a convolution block
+    without normalization, or one with eval-mode batch norm folded into ``weight`` and ``bias``.
+
+    When nothing needs gradients on CPU, oneDNN computes it in one call with the bias and
+    activation in the convolution's epilogue (:mod:`fusegen.ops.onednn`); otherwise the
+    convolution is followed by one ``bias_act`` pass, which has autograd.
+    """
+    code = activation_code(activation)
+    _check_convolution(input, weight, bias, groups, transposed)
+    pairs = [_pair(v) for v in (stride, padding, dilation, output_padding)]
+    if onednn.can_fuse(input, weight, bias, padding, activation):
+        return onednn.conv_bias_act(input, weight, bias, pairs[0], pairs[1], pairs[2], groups,
+                                    transposed, pairs[3], activation, negative_slope)
+    fuse_bias = code != ACTIVATIONS["none"]
+    y = _convolution(input, weight, None if fuse_bias else bias, stride, padding, dilation, groups,
+                     transposed, output_padding)
+    return bias_act(y, bias, activation=activation, negative_slope=negative_slope) if fuse_bias else y
+
+
+def _pair(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def _check_convolution(input, weight, bias, groups, transposed):
     check_float_tensor(input, "input")
     check_float_tensor(weight, "weight")
     if input.dim() != 4:
@@ -147,6 +188,10 @@ def _convolution(input, weight, bias, stride, padding, dilation, groups, transpo
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and t.device != input.device:
             raise ValueError(f"{name} must be on the input's device ({input.device}), got {t.device}")
+
+
+def _convolution(input, weight, bias, stride, padding, dilation, groups, transposed, output_padding):
+    _check_convolution(input, weight, bias, groups, transposed)
     if transposed:
         return F.conv_transpose2d(input, weight, bias, stride, padding, output_padding, groups, dilation)
     return F.conv2d(input, weight, bias, stride, padding, dilation, groups)

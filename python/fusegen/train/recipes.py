@@ -59,7 +59,7 @@ def denoising_pairs(source, channels: int, patch_size: int, sigma, val_fraction:
     order = torch.randperm(len(patches), generator=torch.Generator().manual_seed(seed))
     n_val = int(round(len(patches) * val_fraction))
     val = NoisyPairs(patches[order[:n_val]], sigma, seed=seed) if n_val else None
-    return NoisyPairs(patches[order[n_val:]], sigma, seed=seed), val
+    return NoisyPairs(patches[order[n_val:]], sigma, seed=seed, augment=True), val
 
 
 def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int = 1000, *,
