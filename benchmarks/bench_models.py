@@ -6,7 +6,8 @@ A training step is what the trainer runs: a discriminator update on a real and a
 generator update, and the EMA of the generator (Adam, conditional DCGAN on 10 classes). "eager" is
 the same model with every fused block replaced by nn.Sequential(conv, norm, act)
 (fusegen.models.unfuse); "torch.compile" compiles that eager generator and discriminator. Each
-figure is the median of timed steps after warm-up; ratios > 1 mean fusegen is faster.
+figure is the median of timed steps after warm-up, the variants timed in turns; ratios > 1 mean
+fusegen is faster.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 
 from fusegen.models import DCGAN, unfuse
 from fusegen.train import EMA, GANTask
+from fusegen.timing import interleaved_median_seconds
 from fusegen.timing import median_seconds as timing_median_seconds
 from fusegen.train.distributed import Distributed
 
@@ -36,14 +38,14 @@ def gan_step_times(image_size: int = 32, width: int = 64, batch: int = 64, repea
         variants["torch.compile"] = unfuse(fused)
     images = torch.rand(batch, 1, image_size, image_size)
     labels = torch.randint(0, 10, (batch,))
-    times = {}
+    steps = {}
     for name, model in variants.items():
         task = GANTask(model)  # the trainer's default EMA (weighted_sum) in every variant
         task.setup(torch.device("cpu"), Distributed(), amp=False)
         if name == "torch.compile":
             task.G, task.D = torch.compile(task.G), torch.compile(task.D)
-        times[name] = median_seconds(lambda: task.step((images, labels)), repeats)
-    return times
+        steps[name] = lambda task=task: task.step((images, labels))
+    return interleaved_median_seconds(steps, repeats, warmup=3)
 
 
 def ema_update_times(image_size: int = 32, width: int = 64, repeats: int = 30) -> dict[str, float]:

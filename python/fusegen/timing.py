@@ -21,3 +21,22 @@ def median_seconds(fn: Callable[[], Any], repeats: int = 15, warmup: int = 1) ->
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def interleaved_median_seconds(fns: dict[str, Callable[[], Any]], repeats: int = 15,
+                               warmup: int = 1) -> dict[str, float]:
+    """Median wall time of each of ``fns``, timed in turns (one call of each per round).
+
+    Comparing variants in turns rather than one after the other keeps a slow phase of the
+    machine (another process, a clock change) from landing on one variant only.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
