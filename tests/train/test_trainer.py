@@ -83,3 +83,23 @@ def test_settings_are_checked():
         TrainSettings(steps=0).check()
     with pytest.raises(ValueError, match="device"):
         TrainSettings(device="tpu").check()
+
+
+@pytest.mark.parametrize("kind,options", [
+    ("dncnn", dict(data="photos", depth=3, width=8, batch_size=4)),
+    ("gan", dict(data="digits", image_size=16, width=8, batch_size=8, conditional=True)),
+])
+def test_channels_last_trains_the_same_model(tmp_path, kind, options):
+    checkpoints = {}
+    for channels_last in (False, True):
+        out = tmp_path / str(channels_last)
+        train(kind, out=out, steps=4, **options, device="cpu", progress=False,
+              channels_last=channels_last, checkpoint_every=4)
+        checkpoints[channels_last] = load_checkpoint(out / "last.pt")
+    plain, cl = checkpoints[False], checkpoints[True]
+    assert cl["train_state"]["settings"]["channels_last"] is True
+    for key, value in plain["model"].items():  # the same weights, up to float rounding
+        torch.testing.assert_close(cl["model"][key], value, atol=1e-4, rtol=1e-3)
+    assert any(t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last)
+               for t in cl["model"].values())
+    fusegen.load(tmp_path / "True" / "last.pt")  # a channels-last checkpoint loads like any other

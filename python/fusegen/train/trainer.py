@@ -30,6 +30,9 @@ class TrainSettings:
     val_every: evaluate the validation metric; when it improves ``best.pt`` is written.
     patience: stop after this many validations without improvement (0: never stop early).
     amp: mixed precision (float16 autocast + gradient scaling), on CUDA only.
+    channels_last: keep the model's weights and the batches in channels-last memory format,
+        which oneDNN (CPU) and tensor-core (CUDA) convolutions run faster; the numbers are the
+        same up to float rounding.
     progress: show a tqdm progress bar with the live losses.
     """
 
@@ -42,6 +45,7 @@ class TrainSettings:
     val_every: int = 0
     patience: int = 0
     amp: bool = True
+    channels_last: bool = False
     progress: bool = True
 
     def check(self) -> None:
@@ -151,7 +155,12 @@ class Trainer:
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         inputs, targets = self.data.batch(self.stream.next())
-        return inputs.to(self.device, non_blocking=True), targets.to(self.device, non_blocking=True)
+        return self._to_device(inputs), self._to_device(targets)
+
+    def _to_device(self, t: torch.Tensor) -> torch.Tensor:
+        if self.settings.channels_last and t.dim() == 4:
+            return t.to(self.device, memory_format=torch.channels_last, non_blocking=True)
+        return t.to(self.device, non_blocking=True)
 
     def _save_samples(self) -> None:
         made = self.task.samples()
@@ -180,6 +189,8 @@ class Trainer:
             self.device = torch.device("cuda", self.dist.local_rank)
             torch.cuda.set_device(self.device)
         torch.manual_seed(s.seed * 1000 + self.dist.rank)  # each process draws different noise
+        if s.channels_last:  # before setup: the optimizers and EMA copies see the final layout
+            self.task.model.to(memory_format=torch.channels_last)
         self.task.setup(self.device, self.dist, s.amp and self.device.type == "cuda")
         self.stream = BatchStream(len(self.data), s.batch_size, s.seed, self.dist.rank, self.dist.world)
         if resume is not None:
