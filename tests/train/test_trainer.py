@@ -1,5 +1,7 @@
 """The trainer's outputs: sample grids, best/last checkpoints, early stopping, argument checks."""
 
+import math
+
 import pytest
 import torch
 
@@ -103,3 +105,28 @@ def test_channels_last_trains_the_same_model(tmp_path, kind, options):
     assert any(t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last)
                for t in cl["model"].values())
     fusegen.load(tmp_path / "True" / "last.pt")  # a channels-last checkpoint loads like any other
+
+
+def test_lr_schedules():
+    from fusegen.train.trainer import lr_factor
+
+    assert [lr_factor("constant", s, 8) for s in (0, 7)] == [1.0, 1.0]
+    assert [lr_factor("step", s, 8) for s in (0, 5, 6, 7)] == [1.0, 1.0, 0.1, 0.1]
+    assert lr_factor("cosine", 0, 8) == 1.0
+    assert lr_factor("cosine", 4, 8) == pytest.approx(0.5)
+    assert lr_factor("cosine", 6, 8) == pytest.approx(COSINE_AT_3_OF_4)
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        TrainSettings(lr_schedule="linear").check()
+
+
+COSINE_AT_3_OF_4 = 0.5 * (1 + math.cos(3 / 4 * math.pi))
+
+
+@pytest.mark.parametrize("schedule,last_factor",
+                         [("cosine", COSINE_AT_3_OF_4), ("step", 0.1), ("constant", 1.0)])
+def test_lr_schedule_sets_the_optimizer_rates(tmp_path, schedule, last_factor):
+    train("dncnn", "photos", tmp_path, 4, depth=3, width=4, batch_size=4, lr=2e-3, device="cpu",
+          progress=False, lr_schedule=schedule)
+    groups = load_checkpoint(tmp_path / "last.pt")["train_state"]["task"]["optimizers"]["dncnn"]["param_groups"]
+    assert groups[0]["initial_lr"] == 2e-3
+    assert groups[0]["lr"] == pytest.approx(2e-3 * last_factor)  # the rate of the last step taken

@@ -55,6 +55,8 @@ def register(subparsers) -> None:
     p.add_argument("--patience", type=int, default=0,
                    help="stop after N validations without improvement (default 0: never)")
     p.add_argument("--no-amp", dest="amp", action="store_false", help="no mixed precision on CUDA")
+    p.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine", "step"],
+                   help="constant (default); cosine decay to 0; step: lr/10 for the last quarter")
     p.add_argument("--channels-last", action="store_true",
                    help="channels-last weights and batches (faster convolutions on oneDNN CPUs "
                         "and CUDA tensor cores)")
@@ -98,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
         image_size=args.image_size, channels=args.channels, batch_size=args.batch_size, lr=args.lr,
         seed=args.seed, device=args.device, resume=args.resume, sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every, val_every=args.val_every, patience=args.patience,
-        amp=args.amp, channels_last=args.channels_last, progress=args.progress, latent_dim=args.latent_dim, width=args.width,
+        amp=args.amp, lr_schedule=args.lr_schedule, channels_last=args.channels_last,
+        progress=args.progress, latent_dim=args.latent_dim, width=args.width,
         spectral_norm=args.spectral_norm, ema_decay=args.ema_decay, mode_seeking=args.mode_seeking,
         beta=args.beta, depth=args.depth,
         sigma=args.sigma, patch_size=args.patch_size, classes=args.classes, init=args.init,

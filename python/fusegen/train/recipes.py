@@ -68,7 +68,7 @@ def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int
           device: str = "auto", resume: str | os.PathLike | None = None,
           sample_every: int = 0, checkpoint_every: int = 0, val_every: int = 0,
           patience: int = 0, val_fraction: float = 0.1, amp: bool = True,
-          channels_last: bool = False, progress: bool = True,
+          lr_schedule: str = "constant", channels_last: bool = False, progress: bool = True,
           latent_dim: int | None = None, width: int | None = None, spectral_norm: bool | None = None,
           ema_decay: float = 0.999, ema_method: str = "weighted_sum", mode_seeking: float = 0.0,
           beta: float | None = None,
@@ -150,7 +150,8 @@ def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int
     settings = TrainSettings(steps=steps, batch_size=batch_size, seed=seed, device=device,
                              sample_every=sample_every, checkpoint_every=checkpoint_every,
                              val_every=val_every if val_data is not None else 0, patience=patience,
-                             amp=amp, channels_last=channels_last, progress=progress)
+                             amp=amp, lr_schedule=lr_schedule,
+                             channels_last=channels_last, progress=progress)
     if fine_tune.active:
         fine_tune.attach(task)
         extra["transfer"] = fine_tune.record

@@ -30,6 +30,9 @@ class TrainSettings:
     val_every: evaluate the validation metric; when it improves ``best.pt`` is written.
     patience: stop after this many validations without improvement (0: never stop early).
     amp: mixed precision (float16 autocast + gradient scaling), on CUDA only.
+    lr_schedule: "constant"; "cosine" (from the task's learning rates down to 0 at the last
+        step); or "step" (the learning rates divided by 10 for the last quarter of the steps, as
+        DnCNN's training does). A function of the step alone, so a resumed run follows it exactly.
     channels_last: keep the model's weights and the batches in channels-last memory format,
         which oneDNN (CPU) and tensor-core (CUDA) convolutions run faster; the numbers are the
         same up to float rounding.
@@ -45,6 +48,7 @@ class TrainSettings:
     val_every: int = 0
     patience: int = 0
     amp: bool = True
+    lr_schedule: str = "constant"
     channels_last: bool = False
     progress: bool = True
 
@@ -55,8 +59,22 @@ class TrainSettings:
         for name in ("sample_every", "checkpoint_every", "val_every", "patience"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+
+
+LR_SCHEDULES = ("constant", "cosine", "step")
+
+
+def lr_factor(schedule: str, step: int, steps: int) -> float:
+    """The multiple of the initial learning rates for the optimizer step after ``step`` steps."""
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * step / steps))
+    if schedule == "step":
+        return 0.1 if step >= 0.75 * steps else 1.0
+    return 1.0
 
 
 def resolve_device(name: str) -> torch.device:
@@ -162,6 +180,13 @@ class Trainer:
             return t.to(self.device, memory_format=torch.channels_last, non_blocking=True)
         return t.to(self.device, non_blocking=True)
 
+    def _schedule_lr(self) -> None:
+        factor = lr_factor(self.settings.lr_schedule, self.step, self.settings.steps)
+        for optimizer in self.task.optimizers.values():
+            for group in optimizer.param_groups:
+                # "initial_lr" travels in the optimizer's state_dict, as torch's schedulers keep it.
+                group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
+
     def _save_samples(self) -> None:
         made = self.task.samples()
         if made is not None and self.dist.is_main:
@@ -202,6 +227,7 @@ class Trainer:
                    disable=not (s.progress and self.dist.is_main))
         try:
             while self.step < s.steps and not stopped_early:
+                self._schedule_lr()
                 losses = self.task.step(self._batch())
                 if not all(math.isfinite(v) for v in losses.values()):
                     raise FloatingPointError(f"step {self.step + 1}: a loss is not finite: {losses}")
