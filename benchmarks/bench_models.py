@@ -1,6 +1,7 @@
 """Time a full DCGAN training step and the EMA update: fused blocks vs eager PyTorch vs torch.compile.
 
     python benchmarks/bench_models.py [--image-size 32] [--width 64] [--batch 64] [--no-compile]
+                                      [--channels-last]
 
 A training step is what the trainer runs: a discriminator update on a real and a fake batch, a
 generator update, and the EMA of the generator (Adam, conditional DCGAN on 10 classes). "eager" is
@@ -29,17 +30,20 @@ def median_seconds(fn, repeats: int, warmup: int = 3) -> float:
 
 
 def gan_step_times(image_size: int = 32, width: int = 64, batch: int = 64, repeats: int = 10,
-                   with_compile: bool = True) -> dict[str, float]:
-    """Seconds per training step for 'fusegen', 'eager' and (optionally) 'torch.compile'."""
+                   with_compile: bool = True, channels_last: bool = False) -> dict[str, float]:
+    """Seconds per training step for 'fusegen', 'eager' and (optionally) 'torch.compile';
+    ``channels_last``: every variant's weights and images in channels-last memory format."""
     torch.manual_seed(0)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
     fused = DCGAN(image_size=image_size, width=width, num_classes=10)
     variants = {"fusegen": fused, "eager": unfuse(fused)}
     if with_compile:
         variants["torch.compile"] = unfuse(fused)
-    images = torch.rand(batch, 1, image_size, image_size)
+    images = torch.rand(batch, 1, image_size, image_size).contiguous(memory_format=layout)
     labels = torch.randint(0, 10, (batch,))
     steps = {}
     for name, model in variants.items():
+        model.to(memory_format=layout)
         task = GANTask(model)  # the trainer's default EMA (weighted_sum) in every variant
         task.setup(torch.device("cpu"), Distributed(), amp=False)
         if name == "torch.compile":
@@ -67,9 +71,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--channels-last", action="store_true",
+                        help="weights and images in channels-last memory format (every variant)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
-    steps = gan_step_times(args.image_size, args.width, args.batch, args.repeats, not args.no_compile)
+    steps = gan_step_times(args.image_size, args.width, args.batch, args.repeats, not args.no_compile,
+                           args.channels_last)
     ema = ema_update_times(args.image_size, args.width)
     if args.json:
         print(json.dumps({"gan_step_seconds": steps, "ema_update_seconds": ema}, indent=2))
