@@ -88,6 +88,9 @@ def test_denoise_with_a_trained_dncnn(tmp_path, capsys):
                  "--model", f"{out}/best.pt", "--add-noise", "25"]) == 0
     assert "with dncnn" in capsys.readouterr().out
     assert np.asarray(Image.open(result)).shape == (40, 48)
+    assert main(["denoise", str(tmp_path / "in.png"), "-o", str(result), "--method", "dncnn",
+                 "--model", f"{out}/best.pt", "--self-ensemble"]) == 0
+    assert np.asarray(Image.open(result)).shape == (40, 48)
     assert main(["denoise", str(tmp_path / "in.png"), "-o", str(result), "--method", "dncnn"]) == 2
     assert "--model" in capsys.readouterr().err
     gan = str(tmp_path / "gan")

@@ -38,3 +38,17 @@ def test_denoise_rejects_bad_inputs():
         m.denoise(torch.zeros(1, 1, 8, 8, dtype=torch.uint8))
     with pytest.raises(ValueError):
         DnCNN(depth=2)
+
+
+def test_self_ensemble_averages_the_turned_results():
+    torch.manual_seed(0)
+    m = DnCNN(depth=4, width=8).eval()
+    x = torch.rand(2, 1, 10, 14) * 0.5 + 0.25
+    from fusegen.data.symmetry import SYMMETRIES, turn, unturn
+
+    with torch.no_grad():
+        expected = torch.stack([unturn(turn(x, k) - m(turn(x, k)), k) for k in SYMMETRIES]).mean(0)
+    out = m.denoise(x, self_ensemble=True)
+    torch.testing.assert_close(out, expected.clamp(0, 1))
+    assert not torch.allclose(out, m.denoise(x))  # the network is not equivariant by itself
+    torch.testing.assert_close(m.denoise(x[0], self_ensemble=True), out[0])

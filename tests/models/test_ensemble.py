@@ -124,6 +124,8 @@ def test_average_is_the_weighted_sum_of_the_members_outputs():
     assert_close(ens.denoise(x), expected)
     assert_close(ens.denoise(x[0]), expected[0])  # one (C, H, W) image
     assert_close(ens(x), expected)  # forward: the same, differentiable
+    turned = (0.75 * dncnn.denoise(x, self_ensemble=True) + 0.25 * nlm.denoise(x, self_ensemble=True))
+    assert_close(ens.denoise(x, self_ensemble=True), turned.clamp(0, 1))
 
 
 def test_gradients_reach_learnable_weights_as_through_a_plain_sum():

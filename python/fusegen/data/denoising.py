@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import torch
 
+from .symmetry import dihedral
+
 
 def extract_patches(images: Sequence[torch.Tensor], patch_size: int = 40,
                     stride: int = 20) -> torch.Tensor:
@@ -73,15 +75,3 @@ class NoisyPairs(torch.utils.data.Dataset):
     def channels(self) -> int:
         return self.clean.shape[1]
 
-
-def dihedral(images: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
-    """Image ``i`` of (N, C, S, S) ``images`` turned by ``which[i]`` in 0..7: a quarter-turn count
-    (``which % 4``) and, for 4..7, a flip first -- the 8 symmetries of the square."""
-    out = torch.empty_like(images)
-    for k in range(8):
-        chosen = (which == k).nonzero().flatten()
-        if len(chosen):
-            part = images[chosen]
-            part = part.flip(-1) if k >= 4 else part
-            out[chosen] = torch.rot90(part, k % 4, dims=(-2, -1))
-    return out

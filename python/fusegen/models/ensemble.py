@@ -565,16 +565,19 @@ class Ensemble(nn.Module):
             return m.reconstruct(*args, **kwargs)
         return m(*args, **kwargs)
 
-    def denoise(self, x: torch.Tensor) -> torch.Tensor:
+    def denoise(self, x: torch.Tensor, self_ensemble: bool = False) -> torch.Tensor:
         """Denoised image(s), same shape as ``x`` ((C, H, W) or (N, C, H, W) in [0, 1]): the
-        weighted average of the members' results (average), or the souped model's (soup)."""
+        weighted average of the members' results (average), or the souped model's (soup).
+        ``self_ensemble``: each member denoises the 8 flips and turns of ``x`` (see
+        :meth:`RestorationModel.denoise`)."""
         if not self.restores:
             raise ValueError(f"this {self.mode} ensemble of {self._members_text()} does not denoise; "
                              f"an average or soup of restoration models does")
+        options = {"self_ensemble": True} if self_ensemble else {}  # members of any class
         if self.mode == "soup":
-            return self.soup_model().denoise(x)
+            return self.soup_model().denoise(x, **options)
         with torch.no_grad():
-            outputs = [m.denoise(x) for m in self.members]
+            outputs = [m.denoise(x, **options) for m in self.members]
             return weighted_sum(outputs, self.weights.to(outputs[0].device)).clamp(0, 1)
 
     def reconstruct(self, x: torch.Tensor, labels=None) -> torch.Tensor:
