@@ -7,7 +7,7 @@ prints the same comparisons as a ratio table. Timings only: correctness lives in
 import pytest
 import torch
 
-from conv_cases import CASES, train_step, variants
+from fusegen.bench.conv_cases import CASES, train_step, variants
 
 MODELS = ["eager", "fusegen", "torch.compile"]
 

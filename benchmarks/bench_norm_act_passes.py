@@ -12,7 +12,7 @@ Run with ``python -m pytest benchmarks/bench_norm_act_passes.py``.
 import pytest
 import torch
 
-from conv_cases import CASES
+from fusegen.bench.conv_cases import CASES
 
 aten = torch.ops.aten
 RELU, LEAKY_RELU = 1, 2

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from weighted_sum_cases import FORWARD, cases, clone_of_same_bytes, forward_backward
+from fusegen.bench.weighted_sum_cases import FORWARD, cases, clone_of_same_bytes, forward_backward
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 CASES = {c.name: c for c in cases(DEVICE)}

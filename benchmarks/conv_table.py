@@ -18,7 +18,7 @@ import torch
 from fusegen.timing import interleaved_median_seconds
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conv_cases import CASES, train_step, variants  # noqa: E402
+from fusegen.bench.conv_cases import CASES, train_step, variants  # noqa: E402
 
 
 def main() -> None:

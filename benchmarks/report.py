@@ -22,7 +22,7 @@ from torch.utils import benchmark as tb
 sys.path.insert(0, os.path.dirname(__file__))
 
 import fusegen  # noqa: E402
-from weighted_sum_cases import FORWARD, cases, clone_of_same_bytes, forward_backward  # noqa: E402
+from fusegen.bench.weighted_sum_cases import FORWARD, cases, clone_of_same_bytes, forward_backward  # noqa: E402
 
 
 def median_seconds(fn, *args, min_run_time: float = 0.5) -> float:

@@ -1,6 +1,7 @@
 """The weighted-sum benchmark cases and the formulations they are measured against.
 
-Shared by the pytest-benchmark suite (bench_weighted_sum.py) and the ratio table (report.py).
+Shared by ``fusegen bench weighted-sum`` and the scripts in the repository's benchmarks/ folder
+(the pytest-benchmark suite bench_weighted_sum.py and the ratio table report.py).
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""The Conv -> Norm -> Activation blocks the benchmarks time, and the models compared on them."""
+"""The Conv -> Norm -> Activation blocks the benchmarks time, and the models compared on them.
+
+Shared by ``fusegen bench conv`` and the scripts in the repository's benchmarks/ folder.
+"""
 
 from __future__ import annotations
 
@@ -25,16 +28,16 @@ class Case:
     batch: int
     activation: str
 
-    def eager(self) -> nn.Sequential:
+    def eager(self, device: str | torch.device = "cpu") -> nn.Sequential:
         torch.manual_seed(0)
         conv_cls = nn.ConvTranspose2d if self.transposed else nn.Conv2d
         conv = conv_cls(self.in_channels, self.out_channels, self.kernel, self.stride,
                         self.padding, bias=False)
         act = nn.ReLU() if self.activation == "relu" else nn.LeakyReLU(0.2)
-        return nn.Sequential(conv, nn.BatchNorm2d(self.out_channels), act)
+        return nn.Sequential(conv, nn.BatchNorm2d(self.out_channels), act).to(device)
 
-    def input(self) -> torch.Tensor:
-        return torch.randn(self.batch, self.in_channels, self.pixels, self.pixels)
+    def input(self, device: str | torch.device = "cpu") -> torch.Tensor:
+        return torch.randn(self.batch, self.in_channels, self.pixels, self.pixels).to(device)
 
 
 CASES = [
@@ -59,9 +62,10 @@ def train_step(model: nn.Module, x: torch.Tensor, grad: torch.Tensor) -> None:
     out.backward(grad)
 
 
-def variants(case: Case, mode: str, with_compile: bool) -> dict[str, nn.Module]:
+def variants(case: Case, mode: str, with_compile: bool,
+             device: str | torch.device = "cpu") -> dict[str, nn.Module]:
     """The models timed for one case: 'train' (forward + backward) or 'eval' (no grad)."""
-    base = case.eager()
+    base = case.eager(device)
     models = {"eager": base, "fusegen": fused(base)}
     if mode == "eval":
         models["fuse_conv_bn_eval+act"] = fold_eval(base)

@@ -1,0 +1,176 @@
+"""``fusegen bench``: fusegen's kernels against their anchors on this machine, as speed-up tables.
+
+Every row times fusegen and the formulations it replaces in the same run, in turns (one call of
+each per round; the median of ``repeats`` rounds after warm-up), so that the ratios hold on a
+shared machine. A speed-up above 1 means fusegen is faster.
+
+* ``conv``: the Conv -> BatchNorm -> activation blocks of DCGAN and DnCNN (:mod:`.conv_cases`),
+  training forward+backward and eval forward, against eager ``nn.Sequential`` and, for eval,
+  ``fuse_conv_bn_eval`` + activation.
+* ``weighted-sum``: :func:`fusegen.ops.weighted_sum` against ``stack * w`` summed and an in-place
+  ``add_`` loop (:mod:`.weighted_sum_cases`), with the share of ``clone()``'s bandwidth reached.
+* ``nlm``: :func:`fusegen.ops.nlm_denoise` (7x7 patches, 21x21 search) on 512x512 pictures
+  against OpenCV's ``fastNlMeansDenoising`` and scikit-image's fast mode, where installed.
+
+``compile=True`` adds ``torch.compile`` of the anchors (slow to compile on CPU).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from ..timing import interleaved_median_seconds
+
+SUITES = ("conv", "weighted-sum", "nlm")
+
+
+@dataclass
+class Row:
+    """One comparison: seconds per call of ``fusegen`` and of each anchor."""
+
+    suite: str
+    case: str
+    mode: str
+    seconds: dict[str, float]
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def speedups(self) -> dict[str, float]:
+        """Anchor time / fusegen time for every anchor (> 1: fusegen is faster)."""
+        ours = self.seconds["fusegen"]
+        return {name: t / ours for name, t in self.seconds.items() if name != "fusegen"}
+
+
+def _timed(fns: dict[str, Callable[[], Any]], device: torch.device, repeats: int,
+           warmup: int = 2) -> dict[str, float]:
+    if device.type == "cuda":  # time the work, not the launch
+        def synced(fn):
+            def run():
+                fn()
+                torch.cuda.synchronize(device)
+            return run
+        fns = {name: synced(fn) for name, fn in fns.items()}
+    return interleaved_median_seconds(fns, repeats, warmup)
+
+
+def conv_rows(device: torch.device, repeats: int, compile: bool = False) -> list[Row]:
+    from .conv_cases import CASES, train_step, variants
+
+    rows = []
+    for case in CASES:
+        x = case.input(device)
+        for mode in ("train", "eval"):
+            models = variants(case, mode, with_compile=compile, device=device)
+            if mode == "train":
+                grad = torch.randn_like(models["eager"](x))
+                fns = {name: (lambda m=m: train_step(m, x, grad)) for name, m in models.items()}
+                seconds = _timed(fns, device, repeats)
+            else:
+                with torch.no_grad():
+                    fns = {name: (lambda m=m: m(x)) for name, m in models.items()}
+                    seconds = _timed(fns, device, repeats)
+            rows.append(Row("conv", case.name, "train fwd+bwd" if mode == "train" else "eval", seconds))
+    return rows
+
+
+def weighted_sum_rows(device: torch.device, repeats: int, compile: bool = False) -> list[Row]:
+    from .weighted_sum_cases import FORWARD, cases, clone_of_same_bytes, forward_backward
+
+    names = [n for n in FORWARD if compile or not n.startswith("torch.compile")]
+    rows = []
+    for case in cases(device.type):
+        xs, w = case.make(device)
+        fns = {name: (lambda f=FORWARD[name]: f(xs, w)) for name in names}
+        fns["clone (bandwidth ceiling)"] = clone_of_same_bytes(case, device)
+        seconds = _timed(fns, device, repeats)
+        ceiling = seconds.pop("clone (bandwidth ceiling)")
+        rows.append(Row("weighted-sum", case.name, "forward", seconds,
+                        {"share of clone bandwidth": ceiling / seconds["fusegen"]}))
+        xs, w = case.make(device, requires_grad=True)
+        fns = {name: (lambda f=forward_backward(FORWARD[name]): f(xs, w)) for name in names
+               if name != "add_ loop"}
+        rows.append(Row("weighted-sum", case.name, "forward+backward", _timed(fns, device, repeats)))
+    return rows
+
+
+def nlm_rows(device: torch.device, repeats: int, compile: bool = False) -> list[Row]:
+    import numpy as np
+
+    from ..data import photo
+    from ..ops import nlm_denoise
+
+    sigma = 25.0
+    rows = []
+    for name, channels in (("camera", 1), ("astronaut", 3)):
+        clean = (photo(name, channels) * 255).round()
+        noise = torch.from_numpy(np.random.default_rng(0).normal(0, sigma, clean.shape)).float()
+        noisy = (clean + noise).clamp(0, 255).to(torch.uint8)  # (C, H, W)
+        x = noisy.to(device).float().div(255)
+        fns = {"fusegen": lambda x=x: nlm_denoise(x, sigma / 255, h=0.4 * sigma / 255, patch_size=7,
+                                                  search_size=21)}
+        image = noisy[0].numpy() if channels == 1 else noisy.permute(1, 2, 0).contiguous().numpy()
+        fns.update(_nlm_anchors(image, sigma))
+        rows.append(Row("nlm", f"{name} 512x512 {'grey' if channels == 1 else 'colour'}, sigma 25",
+                        "denoise", _timed(fns, device, repeats, warmup=1)))
+    return rows
+
+
+def _nlm_anchors(image, sigma: float) -> dict[str, Callable[[], Any]]:
+    """OpenCV (same thread count as torch) and scikit-image fast mode, when installed."""
+    anchors: dict[str, Callable[[], Any]] = {}
+    try:
+        import cv2
+    except ImportError:
+        cv2 = None
+    if cv2 is not None:
+        cv2.setNumThreads(torch.get_num_threads())
+        if image.ndim == 2:
+            anchors["OpenCV"] = lambda: cv2.fastNlMeansDenoising(image, None, sigma, 7, 21)
+        else:
+            anchors["OpenCV"] = lambda: cv2.fastNlMeansDenoisingColored(image, None, sigma, sigma, 7, 21)
+    try:
+        from skimage.restoration import denoise_nl_means
+    except ImportError:
+        denoise_nl_means = None
+    if denoise_nl_means is not None:
+        as_float = image.astype("float64") / 255
+        axis = -1 if image.ndim == 3 else None
+        anchors["scikit-image fast"] = lambda: denoise_nl_means(
+            as_float, patch_size=7, patch_distance=10, h=0.4 * sigma / 255, sigma=sigma / 255,
+            fast_mode=True, channel_axis=axis)
+    return anchors
+
+
+RUNNERS = {"conv": conv_rows, "weighted-sum": weighted_sum_rows, "nlm": nlm_rows}
+
+
+def run(suites=SUITES, device: str | torch.device = "cpu", repeats: int = 10,
+        compile: bool = False) -> list[Row]:
+    """Time the ``suites`` (names from :data:`SUITES`) on ``device``; returns their rows."""
+    unknown = [s for s in suites if s not in RUNNERS]
+    if unknown:
+        raise ValueError(f"suites must be among {SUITES}, got {unknown}")
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    device = torch.device(device)
+    rows = []
+    for suite in suites:
+        rows += RUNNERS[suite](device, repeats, compile)
+    return rows
+
+
+def format_rows(rows: list[Row]) -> str:
+    """A markdown table: fusegen's time and its speed-up over each anchor."""
+    lines = ["| suite | case | pass | fusegen ms | speed-up over |", "|---|---|---|---:|---|"]
+    for row in rows:
+        versus = ", ".join(f"{name} {x:.2f}x" for name, x in row.speedups().items())
+        versus += "".join(f"; {k} {v:.0%}" for k, v in row.notes.items())
+        lines.append(f"| {row.suite} | {row.case} | {row.mode} | {row.seconds['fusegen'] * 1e3:.2f} | {versus} |")
+    return "\n".join(lines)
+
+
+def rows_as_dicts(rows: list[Row]) -> list[dict[str, Any]]:
+    """Rows as plain dicts (for JSON), with the speed-ups."""
+    return [{**vars(row), "speedups": row.speedups()} for row in rows]
