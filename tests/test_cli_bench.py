@@ -18,7 +18,6 @@ def test_weighted_sum_suite_as_json(capsys):
         assert row["suite"] == "weighted-sum" and row["seconds"]["fusegen"] > 0
         assert set(row["speedups"]) == set(row["seconds"]) - {"fusegen"}
         assert "stack" in row["speedups"]
-    assert all("share of clone bandwidth" in r["notes"] for r in rows if r["mode"] == "forward")
 
 
 def test_conv_suite_times_every_variant():

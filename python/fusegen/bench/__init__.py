@@ -8,7 +8,8 @@ shared machine. A speed-up above 1 means fusegen is faster.
   training forward+backward and eval forward, against eager ``nn.Sequential`` and, for eval,
   ``fuse_conv_bn_eval`` + activation.
 * ``weighted-sum``: :func:`fusegen.ops.weighted_sum` against ``stack * w`` summed and an in-place
-  ``add_`` loop (:mod:`.weighted_sum_cases`), with the share of ``clone()``'s bandwidth reached.
+  ``add_`` loop (:mod:`.weighted_sum_cases`). (The share of memory bandwidth reached is in the
+  repository's benchmarks/report.py, which times each formulation alone.)
 * ``nlm``: :func:`fusegen.ops.nlm_denoise` (7x7 patches, 21x21 search) on 512x512 pictures
   against OpenCV's ``fastNlMeansDenoising`` and scikit-image's fast mode, where installed.
 
@@ -17,7 +18,7 @@ shared machine. A speed-up above 1 means fusegen is faster.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
@@ -35,7 +36,6 @@ class Row:
     case: str
     mode: str
     seconds: dict[str, float]
-    notes: dict[str, Any] = field(default_factory=dict)
 
     def speedups(self) -> dict[str, float]:
         """Anchor time / fusegen time for every anchor (> 1: fusegen is faster)."""
@@ -76,18 +76,14 @@ def conv_rows(device: torch.device, repeats: int, compile: bool = False) -> list
 
 
 def weighted_sum_rows(device: torch.device, repeats: int, compile: bool = False) -> list[Row]:
-    from .weighted_sum_cases import FORWARD, cases, clone_of_same_bytes, forward_backward
+    from .weighted_sum_cases import FORWARD, cases, forward_backward
 
     names = [n for n in FORWARD if compile or not n.startswith("torch.compile")]
     rows = []
     for case in cases(device.type):
         xs, w = case.make(device)
         fns = {name: (lambda f=FORWARD[name]: f(xs, w)) for name in names}
-        fns["clone (bandwidth ceiling)"] = clone_of_same_bytes(case, device)
-        seconds = _timed(fns, device, repeats)
-        ceiling = seconds.pop("clone (bandwidth ceiling)")
-        rows.append(Row("weighted-sum", case.name, "forward", seconds,
-                        {"share of clone bandwidth": ceiling / seconds["fusegen"]}))
+        rows.append(Row("weighted-sum", case.name, "forward", _timed(fns, device, repeats)))
         xs, w = case.make(device, requires_grad=True)
         fns = {name: (lambda f=forward_backward(FORWARD[name]): f(xs, w)) for name in names
                if name != "add_ loop"}
@@ -166,7 +162,6 @@ def format_rows(rows: list[Row]) -> str:
     lines = ["| suite | case | pass | fusegen ms | speed-up over |", "|---|---|---|---:|---|"]
     for row in rows:
         versus = ", ".join(f"{name} {x:.2f}x" for name, x in row.speedups().items())
-        versus += "".join(f"; {k} {v:.0%}" for k, v in row.notes.items())
         lines.append(f"| {row.suite} | {row.case} | {row.mode} | {row.seconds['fusegen'] * 1e3:.2f} | {versus} |")
     return "\n".join(lines)
 
