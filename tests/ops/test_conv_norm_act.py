@@ -223,6 +223,33 @@ def test_large_planes_are_split_without_changing_results(device, instance):
     torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("shape", [(300, 3, 4, 4), (7, 5, 1, 1), (130, 2, 16, 16), (3, 2, 16, 17)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_batch_statistics_of_small_planes_over_many_samples(device, shape, dtype):
+    # Planes of at most 256 values are reduced per channel, ~2048 values per merge: these shapes
+    # need several merges per channel (300 planes of 16, 130 of 256), one value per plane, and
+    # the first plane size past the threshold. A large mean tests the accumulation; the
+    # reference runs in float64 (torch's own float32 batch norm backward is off by ~1 here).
+    torch.manual_seed(0)
+    x = (torch.randn(shape, dtype=dtype) * 0.5 + 100).to(device)
+    w, b = _params(shape[1], dtype=dtype, device=device)
+    stats = (torch.zeros(shape[1], dtype=torch.float64, device=device),
+             torch.ones(shape[1], dtype=torch.float64, device=device))
+    ours_stats = tuple(t.to(dtype) for t in stats)
+    kw = dict(training=True, instance=False, momentum=0.1, eps=1e-5, activation="leaky_relu",
+              negative_slope=0.1)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else dict(rtol=1e-10, atol=1e-10)
+    xa, xb = x.clone().requires_grad_(), x.double().requires_grad_()
+    out = norm_act(xa, w, b, *ours_stats, **kw)
+    ref = reference.norm_act(xb, w.double(), b.double(), *stats, **kw)
+    torch.testing.assert_close(out, ref.to(dtype), **tol)
+    torch.testing.assert_close(ours_stats, tuple(t.to(dtype) for t in stats), **tol)
+    grad = torch.randn_like(ref)
+    out.backward(grad.to(dtype))
+    ref.backward(grad)
+    torch.testing.assert_close(xa.grad, xb.grad.to(dtype), **tol)
+
+
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh", "sigmoid", "silu"])
 def test_nan_and_inf_propagate_like_torch(device, activation):
     x = torch.tensor([float("nan"), -float("nan"), float("inf"), -float("inf"), 0.0, -0.0, 1.5, -2.0],

@@ -63,6 +63,21 @@ PlaneSplit split_planes(const Layout& l) {
   return {per_plane, ceil_div(l.spatial, per_plane)};
 }
 
+// NCHW planes at most this long are reduced per channel for batch statistics: one work item
+// holds all N planes of a channel, summed lane by lane, and merges once per ~kChunk values.
+// Plane by plane, a DCGAN's 4x4 maps would be thousands of 16-value work items with a merge
+// each, and the fused pass ran 1.5x slower than ATen's batch norm + activation.
+constexpr int64_t kSmallPlane = 256;
+
+inline bool small_planes(const Layout& l) {
+  return !l.channels_last && !l.per_sample && l.spatial <= kSmallPlane;
+}
+
+// Planes of one channel reduced between two merges of a small-plane reduction.
+inline int64_t planes_per_chunk(const Layout& l) {
+  return std::max<int64_t>(1, kChunk / std::max<int64_t>(l.spatial, 1));
+}
+
 // Channels-last reductions split each sample's S rows into blocks of this many rows.
 int64_t rows_per_block(const Layout& l) {
   return std::clamp<int64_t>(kChunk / std::max<int64_t>(l.channels, 1), 1, std::max<int64_t>(l.spatial, 1));

@@ -11,7 +11,44 @@ void stats_kernel(const at::Tensor& y_t, const Layout& l, at::Tensor& mean_t, at
   const int64_t N = l.batch, C = l.channels, S = l.spatial, G = l.groups();
   std::vector<Moments> groups(G * C);
 
-  if (!l.channels_last) {
+  if (small_planes(l)) {  // batch statistics of short planes: one work item per channel
+    at::parallel_for(0, C, grain_for(N * S), [&](int64_t begin, int64_t end) {
+      acc_t part[kSmallPlane];
+      const int64_t step = planes_per_chunk(l);
+      for (int64_t c = begin; c < end; ++c) {
+        // Lanes sum x - shift, the channel's first value: with a large mean, float32 lanes
+        // summing x itself would lose the digits that the variance is made of.
+        const acc_t shift = to_acc<acc_t>(y[c * S]);
+        Moments m;
+        for (int64_t n0 = 0; n0 < N; n0 += step) {
+          const int64_t n1 = std::min(N, n0 + step);
+          std::fill(part, part + S, acc_t(0));
+          for (int64_t n = n0; n < n1; ++n) {
+            const scalar_t* x = y + (n * C + c) * S;
+#pragma omp simd
+            for (int64_t i = 0; i < S; ++i) part[i] += to_acc<acc_t>(x[i]) - shift;
+          }
+          double sum = 0;
+          for (int64_t i = 0; i < S; ++i) sum += part[i];
+          const int64_t count = (n1 - n0) * S;
+          const acc_t chunk_mean = static_cast<acc_t>(shift + sum / static_cast<double>(count));
+          std::fill(part, part + S, acc_t(0));
+          for (int64_t n = n0; n < n1; ++n) {
+            const scalar_t* x = y + (n * C + c) * S;
+#pragma omp simd
+            for (int64_t i = 0; i < S; ++i) {
+              const acc_t d = to_acc<acc_t>(x[i]) - chunk_mean;
+              part[i] += d * d;
+            }
+          }
+          double q = 0;
+          for (int64_t i = 0; i < S; ++i) q += part[i];
+          m.merge(static_cast<double>(count), static_cast<double>(chunk_mean), q);
+        }
+        groups[c] = m;
+      }
+    });
+  } else if (!l.channels_last) {
     const PlaneSplit split = split_planes(l);
     std::vector<Moments> segments(split.items(l));
     at::parallel_for(0, split.items(l), grain_for(split.length), [&](int64_t begin, int64_t end) {
@@ -108,7 +145,19 @@ void apply_kernel(const at::Tensor& y_t, const Layout& l, const at::Tensor& scal
   const acc_t slope = static_cast<acc_t>(slope_d);
   const int64_t N = l.batch, C = l.channels, S = l.spatial;
 
-  if (!l.channels_last) {
+  if (!l.channels_last && split_planes(l).per_plane == 1) {  // whole planes: no segment arithmetic
+    at::parallel_for(0, N * C, grain_for(S), [&, slope](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p) {
+        const int64_t k = l.per_sample ? p : p % C;  // coefficients of plane p = (n, c)
+        const acc_t a = scale[k], b = shift[k];
+        const scalar_t* x = y + p * S;
+        scalar_t* o = out + p * S;
+#pragma omp simd
+        for (int64_t i = 0; i < S; ++i)
+          o[i] = to_storage<scalar_t>(activate_cpu<A>(a * to_acc<acc_t>(x[i]) + b, slope));
+      }
+    });
+  } else if (!l.channels_last) {
     const PlaneSplit split = split_planes(l);
     at::parallel_for(0, split.items(l), grain_for(split.length), [&, slope](int64_t begin, int64_t end) {
       for (int64_t item = begin; item < end; ++item) {
@@ -155,7 +204,38 @@ void grad_sums_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layout
   const int64_t N = l.batch, C = l.channels, S = l.spatial, G = l.groups();
   std::vector<double> total_dz(G * C, 0.0), total_dz_yc(G * C, 0.0);
 
-  if (!l.channels_last) {
+  if (small_planes(l)) {  // batch statistics of short planes: one work item per channel
+    at::parallel_for(0, C, grain_for(N * S), [&, slope](int64_t begin, int64_t end) {
+      acc_t part_dz[kSmallPlane], part_dz_yc[kSmallPlane];
+      const int64_t step = planes_per_chunk(l);
+      for (int64_t c = begin; c < end; ++c) {
+        const acc_t a = scale[c], b = shift[c], m = center[c];
+        double sd = 0, sdx = 0;
+        for (int64_t n0 = 0; n0 < N; n0 += step) {
+          const int64_t n1 = std::min(N, n0 + step);
+          std::fill(part_dz, part_dz + S, acc_t(0));
+          std::fill(part_dz_yc, part_dz_yc + S, acc_t(0));
+          for (int64_t n = n0; n < n1; ++n) {
+            const scalar_t* x = y + (n * C + c) * S;
+            const scalar_t* go = g + (n * C + c) * S;
+#pragma omp simd
+            for (int64_t i = 0; i < S; ++i) {
+              const acc_t xv = to_acc<acc_t>(x[i]);
+              const acc_t dz = chain_grad_cpu<A>(a * xv + b, to_acc<acc_t>(go[i]), slope);
+              part_dz[i] += dz;
+              part_dz_yc[i] += dz * (xv - m);
+            }
+          }
+          for (int64_t i = 0; i < S; ++i) {
+            sd += part_dz[i];
+            sdx += part_dz_yc[i];
+          }
+        }
+        total_dz[c] = sd;
+        total_dz_yc[c] = sdx;
+      }
+    });
+  } else if (!l.channels_last) {
     const PlaneSplit split = split_planes(l);
     std::vector<double> segment_dz(split.items(l)), segment_dz_yc(split.items(l));
     at::parallel_for(0, split.items(l), grain_for(split.length), [&, slope](int64_t begin, int64_t end) {
@@ -261,7 +341,24 @@ void grad_input_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layou
   const acc_t slope = static_cast<acc_t>(slope_d);
   const int64_t N = l.batch, C = l.channels, S = l.spatial;
 
-  if (!l.channels_last) {
+  if (!l.channels_last && split_planes(l).per_plane == 1) {  // whole planes: no segment arithmetic
+    at::parallel_for(0, N * C, grain_for(S), [&, slope](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p) {
+        const int64_t k = l.per_sample ? p : p % C;  // coefficients of plane p = (n, c)
+        const acc_t a = scale[k], b = shift[k], m = center[k];
+        const acc_t al = alpha[k], be = beta[k], ga = gamma[k];
+        const scalar_t* x = y + p * S;
+        const scalar_t* go = g + p * S;
+        scalar_t* o = gy + p * S;
+#pragma omp simd
+        for (int64_t i = 0; i < S; ++i) {
+          const acc_t xv = to_acc<acc_t>(x[i]);
+          const acc_t dz = chain_grad_cpu<A>(a * xv + b, to_acc<acc_t>(go[i]), slope);
+          o[i] = to_storage<scalar_t>(al * dz + (linear_term ? be * (xv - m) : acc_t(0)) + ga);
+        }
+      }
+    });
+  } else if (!l.channels_last) {
     const PlaneSplit split = split_planes(l);
     at::parallel_for(0, split.items(l), grain_for(split.length), [&, slope](int64_t begin, int64_t end) {
       for (int64_t item = begin; item < end; ++item) {
