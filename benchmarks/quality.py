@@ -175,11 +175,12 @@ def main() -> None:
     parser.add_argument("--gan-spectral-norm", action="store_true")
     parser.add_argument("--gan-mode-seeking", type=float, default=0.3,
                         help="weight of the mode-seeking term (0: the plain DCGAN loss)")
-    parser.add_argument("--dncnn-steps", type=int, default=3000)
-    parser.add_argument("--dncnn-depth", type=int, default=8)
+    parser.add_argument("--dncnn-steps", type=int, default=30000)
+    parser.add_argument("--dncnn-depth", type=int, default=10)
     parser.add_argument("--dncnn-width", type=int, default=32)
     parser.add_argument("--dncnn-batch", type=int, default=16)
-    parser.add_argument("--dncnn-lr-schedule", default="constant", choices=["constant", "cosine", "step"])
+    parser.add_argument("--dncnn-lr-schedule", default="step", choices=["constant", "cosine", "step"],
+                        help="step (default): lr/10 for the last quarter of the steps")
     args = parser.parse_args()
     sections = args.only or ["gan", "dncnn", "speed"]
     out = Path(args.out)
