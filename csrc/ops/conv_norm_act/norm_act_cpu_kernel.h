@@ -134,6 +134,14 @@ void stats_kernel(const at::Tensor& y_t, const Layout& l, at::Tensor& mean_t, at
 
 // ---- apply -------------------------------------------------------------------------------
 
+// o = act(a * x + b) over one run of values that share a channel's coefficients.
+template <typename scalar_t, Activation A, typename acc_t>
+inline void apply_run(const scalar_t* x, scalar_t* o, int64_t len, acc_t a, acc_t b, acc_t slope) {
+#pragma omp simd
+  for (int64_t i = 0; i < len; ++i)
+    o[i] = to_storage<scalar_t>(activate_cpu<A>(a * to_acc<acc_t>(x[i]) + b, slope));
+}
+
 template <typename scalar_t, Activation A>
 void apply_kernel(const at::Tensor& y_t, const Layout& l, const at::Tensor& scale_t,
                   const at::Tensor& shift_t, double slope_d, at::Tensor& out_t) {
@@ -149,12 +157,7 @@ void apply_kernel(const at::Tensor& y_t, const Layout& l, const at::Tensor& scal
     at::parallel_for(0, N * C, grain_for(S), [&, slope](int64_t begin, int64_t end) {
       for (int64_t p = begin; p < end; ++p) {
         const int64_t k = l.per_sample ? p : p % C;  // coefficients of plane p = (n, c)
-        const acc_t a = scale[k], b = shift[k];
-        const scalar_t* x = y + p * S;
-        scalar_t* o = out + p * S;
-#pragma omp simd
-        for (int64_t i = 0; i < S; ++i)
-          o[i] = to_storage<scalar_t>(activate_cpu<A>(a * to_acc<acc_t>(x[i]) + b, slope));
+        apply_run<scalar_t, A>(y + p * S, out + p * S, S, scale[k], shift[k], slope);
       }
     });
   } else if (!l.channels_last) {
@@ -163,12 +166,7 @@ void apply_kernel(const at::Tensor& y_t, const Layout& l, const at::Tensor& scal
       for (int64_t item = begin; item < end; ++item) {
         const Segment seg = split(item, l);
         const int64_t k = coeff_offset(l, seg.plane / C) + seg.plane % C;
-        const acc_t a = scale[k], b = shift[k];
-        const scalar_t* x = y + seg.offset;
-        scalar_t* o = out + seg.offset;
-#pragma omp simd
-        for (int64_t i = 0; i < seg.len; ++i)
-          o[i] = to_storage<scalar_t>(activate_cpu<A>(a * to_acc<acc_t>(x[i]) + b, slope));
+        apply_run<scalar_t, A>(y + seg.offset, out + seg.offset, seg.len, scale[k], shift[k], slope);
       }
     });
   } else {
@@ -319,6 +317,24 @@ void grad_sums_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layout
 
 // ---- backward apply -----------------------------------------------------------------------
 
+// Per-channel coefficients of the input gradient: gy = al * dz + be * (x - m) + ga.
+template <typename acc_t>
+struct GradCoeffs {
+  acc_t a, b, m, al, be, ga;
+};
+
+// The input gradient over one run of values that share a channel's coefficients.
+template <typename scalar_t, Activation A, bool kLinearTerm, typename acc_t>
+inline void grad_input_run(const scalar_t* x, const scalar_t* go, scalar_t* o, int64_t len,
+                           GradCoeffs<acc_t> k, acc_t slope) {
+#pragma omp simd
+  for (int64_t i = 0; i < len; ++i) {
+    const acc_t xv = to_acc<acc_t>(x[i]);
+    const acc_t dz = chain_grad_cpu<A>(k.a * xv + k.b, to_acc<acc_t>(go[i]), slope);
+    o[i] = to_storage<scalar_t>(k.al * dz + (kLinearTerm ? k.be * (xv - k.m) : acc_t(0)) + k.ga);
+  }
+}
+
 template <typename scalar_t, Activation A>
 void grad_input_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layout& l,
                        const at::Tensor& scale_t, const at::Tensor& shift_t,
@@ -340,22 +356,20 @@ void grad_input_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layou
   const acc_t* beta = linear_term ? in<acc_t>(beta_t) : gamma;
   const acc_t slope = static_cast<acc_t>(slope_d);
   const int64_t N = l.batch, C = l.channels, S = l.spatial;
+  // NCHW: `len` values at `offset` with the coefficients of entry k (captures by value: see above).
+  const auto run = [=](int64_t offset, int64_t len, int64_t k) {
+    const GradCoeffs<acc_t> c{scale[k], shift[k], center[k], alpha[k], beta[k], gamma[k]};
+    if (linear_term)
+      grad_input_run<scalar_t, A, true>(y + offset, g + offset, gy + offset, len, c, slope);
+    else
+      grad_input_run<scalar_t, A, false>(y + offset, g + offset, gy + offset, len, c, slope);
+  };
 
   if (!l.channels_last && split_planes(l).per_plane == 1) {  // whole planes: no segment arithmetic
     at::parallel_for(0, N * C, grain_for(S), [&, slope](int64_t begin, int64_t end) {
       for (int64_t p = begin; p < end; ++p) {
         const int64_t k = l.per_sample ? p : p % C;  // coefficients of plane p = (n, c)
-        const acc_t a = scale[k], b = shift[k], m = center[k];
-        const acc_t al = alpha[k], be = beta[k], ga = gamma[k];
-        const scalar_t* x = y + p * S;
-        const scalar_t* go = g + p * S;
-        scalar_t* o = gy + p * S;
-#pragma omp simd
-        for (int64_t i = 0; i < S; ++i) {
-          const acc_t xv = to_acc<acc_t>(x[i]);
-          const acc_t dz = chain_grad_cpu<A>(a * xv + b, to_acc<acc_t>(go[i]), slope);
-          o[i] = to_storage<scalar_t>(al * dz + (linear_term ? be * (xv - m) : acc_t(0)) + ga);
-        }
+        run(p * S, S, k);
       }
     });
   } else if (!l.channels_last) {
@@ -363,18 +377,7 @@ void grad_input_kernel(const at::Tensor& g_t, const at::Tensor& y_t, const Layou
     at::parallel_for(0, split.items(l), grain_for(split.length), [&, slope](int64_t begin, int64_t end) {
       for (int64_t item = begin; item < end; ++item) {
         const Segment seg = split(item, l);
-        const int64_t k = coeff_offset(l, seg.plane / C) + seg.plane % C;
-        const acc_t a = scale[k], b = shift[k], m = center[k];
-        const acc_t al = alpha[k], be = beta[k], ga = gamma[k];
-        const scalar_t* x = y + seg.offset;
-        const scalar_t* go = g + seg.offset;
-        scalar_t* o = gy + seg.offset;
-#pragma omp simd
-        for (int64_t i = 0; i < seg.len; ++i) {
-          const acc_t xv = to_acc<acc_t>(x[i]);
-          const acc_t dz = chain_grad_cpu<A>(a * xv + b, to_acc<acc_t>(go[i]), slope);
-          o[i] = to_storage<scalar_t>(al * dz + (linear_term ? be * (xv - m) : acc_t(0)) + ga);
-        }
+        run(seg.offset, seg.len, coeff_offset(l, seg.plane / C) + seg.plane % C);
       }
     });
   } else {
