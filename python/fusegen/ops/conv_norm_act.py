@@ -160,10 +160,9 @@ def conv_bias_act(
     """
     code = activation_code(activation)
     _check_convolution(input, weight, bias, groups, transposed)
-    pairs = [_pair(v) for v in (stride, padding, dilation, output_padding)]
     if onednn.can_fuse(input, weight, bias, padding, activation):
-        return onednn.conv_bias_act(input, weight, bias, pairs[0], pairs[1], pairs[2], groups,
-                                    transposed, pairs[3], activation, negative_slope)
+        return onednn.conv_bias_act(input, weight, bias, _pair(stride), _pair(padding), _pair(dilation),
+                                    groups, transposed, _pair(output_padding), activation, negative_slope)
     fuse_bias = code != ACTIVATIONS["none"]
     y = _convolution(input, weight, None if fuse_bias else bias, stride, padding, dilation, groups,
                      transposed, output_padding)
