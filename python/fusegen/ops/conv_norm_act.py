@@ -128,8 +128,9 @@ def conv_norm_act(
                              output_padding=output_padding, activation=activation,
                              negative_slope=negative_slope)
     activation_code(activation)
-    y = _convolution(input, weight, bias, stride, padding, dilation, groups, transposed,
-                     output_padding)
+    _check_convolution(input, weight, bias, groups, transposed)
+    y = _aten_convolution(input, weight, bias, stride, padding, dilation, groups, transposed,
+                          output_padding)
     return norm_act(
         y, norm_weight, norm_bias, running_mean, running_var, training=training,
         instance=norm == "instance", momentum=momentum, eps=eps, activation=activation,
@@ -164,8 +165,8 @@ def conv_bias_act(
         return onednn.conv_bias_act(input, weight, bias, _pair(stride), _pair(padding), _pair(dilation),
                                     groups, transposed, _pair(output_padding), activation, negative_slope)
     fuse_bias = code != ACTIVATIONS["none"]
-    y = _convolution(input, weight, None if fuse_bias else bias, stride, padding, dilation, groups,
-                     transposed, output_padding)
+    y = _aten_convolution(input, weight, None if fuse_bias else bias, stride, padding, dilation,
+                          groups, transposed, output_padding)
     return bias_act(y, bias, activation=activation, negative_slope=negative_slope) if fuse_bias else y
 
 
@@ -189,8 +190,9 @@ def _check_convolution(input, weight, bias, groups, transposed):
             raise ValueError(f"{name} must be on the input's device ({input.device}), got {t.device}")
 
 
-def _convolution(input, weight, bias, stride, padding, dilation, groups, transposed, output_padding):
-    _check_convolution(input, weight, bias, groups, transposed)
+def _aten_convolution(input, weight, bias, stride, padding, dilation, groups, transposed,
+                      output_padding):
+    """ATen's convolution (oneDNN / cuDNN), with autograd; arguments already checked."""
     if transposed:
         return F.conv_transpose2d(input, weight, bias, stride, padding, output_padding, groups, dilation)
     return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
