@@ -8,12 +8,21 @@ shared machine. A speed-up above 1 means fusegen is faster.
   training forward+backward and eval forward, against eager ``nn.Sequential`` and, for eval,
   ``fuse_conv_bn_eval`` + activation.
 * ``weighted-sum``: :func:`fusegen.ops.weighted_sum` against ``stack * w`` summed and an in-place
-  ``add_`` loop (:mod:`.weighted_sum_cases`). (The share of memory bandwidth reached is in the
-  repository's benchmarks/report.py, which times each formulation alone.)
+  ``add_`` loop (:mod:`.weighted_sum_cases`). (The share of memory bandwidth reached, against a
+  ``clone()`` of as many bytes, is in the repository's pytest-benchmark suite
+  benchmarks/bench_weighted_sum.py, which times each formulation alone.)
 * ``nlm``: :func:`fusegen.ops.nlm_denoise` (7x7 patches, 21x21 search) on 512x512 pictures
-  against OpenCV's ``fastNlMeansDenoising`` and scikit-image's fast mode, where installed.
+  against OpenCV's ``fastNlMeansDenoising`` and scikit-image's fast mode, where installed
+  (:func:`missing_anchors` names the ones that are not).
+* ``gan-step``: a whole conditional DCGAN training step as the trainer runs it (discriminator
+  update on a real and a fake batch, generator update, EMA of the generator; 32 px, width 64,
+  batch 64) with fused blocks against the same model unfused (:func:`fusegen.models.unfuse`).
+* ``ema``: the EMA update of that generator with the fused weighted sum against one
+  ``torch._foreach_lerp_`` call over all its parameters.
 
-``compile=True`` adds ``torch.compile`` of the anchors (slow to compile on CPU).
+``compile=True`` adds ``torch.compile`` of the anchors (slow to compile on CPU);
+``channels_last=True`` puts the models and inputs of ``conv`` and ``gan-step`` (fused and anchors
+alike) in channels-last memory format.
 """
 
 from __future__ import annotations
@@ -25,7 +34,11 @@ import torch
 
 from ..timing import interleaved_median_seconds
 
-SUITES = ("conv", "weighted-sum", "nlm")
+SUITES = ("conv", "weighted-sum", "nlm", "gan-step", "ema")
+
+# pip packages of the optional anchors, by the name the rows use
+OPTIONAL_ANCHORS = {"OpenCV": ("cv2", "opencv-python-headless"),
+                    "scikit-image fast": ("skimage", "scikit-image")}
 
 
 @dataclass
@@ -55,14 +68,21 @@ def _timed(fns: dict[str, Callable[[], Any]], device: torch.device, repeats: int
     return interleaved_median_seconds(fns, repeats, warmup)
 
 
-def conv_rows(device: torch.device, repeats: int, compile: bool = False) -> list[Row]:
+def _layout(channels_last: bool) -> torch.memory_format:
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
+def conv_rows(device: torch.device, repeats: int, compile: bool = False,
+              channels_last: bool = False) -> list[Row]:
     from .conv_cases import CASES, train_step, variants
 
+    layout = _layout(channels_last)
     rows = []
     for case in CASES:
-        x = case.input(device)
+        x = case.input(device).contiguous(memory_format=layout)
         for mode in ("train", "eval"):
-            models = variants(case, mode, with_compile=compile, device=device)
+            models = {name: m.to(memory_format=layout) for name, m in
+                      variants(case, mode, with_compile=compile, device=device).items()}
             if mode == "train":
                 grad = torch.randn_like(models["eager"](x))
                 fns = {name: (lambda m=m: train_step(m, x, grad)) for name, m in models.items()}
@@ -71,11 +91,15 @@ def conv_rows(device: torch.device, repeats: int, compile: bool = False) -> list
                 with torch.no_grad():
                     fns = {name: (lambda m=m: m(x)) for name, m in models.items()}
                     seconds = _timed(fns, device, repeats)
-            rows.append(Row("conv", case.name, "train fwd+bwd" if mode == "train" else "eval", seconds))
+            mode_name = "train fwd+bwd" if mode == "train" else "eval"
+            if channels_last:
+                mode_name += ", channels-last"
+            rows.append(Row("conv", case.name, mode_name, seconds))
     return rows
 
 
-def weighted_sum_rows(device: torch.device, repeats: int, compile: bool = False) -> list[Row]:
+def weighted_sum_rows(device: torch.device, repeats: int, compile: bool = False,
+                      channels_last: bool = False) -> list[Row]:
     from .weighted_sum_cases import FORWARD, cases, forward_backward
 
     names = [n for n in FORWARD if compile or not n.startswith("torch.compile")]
@@ -91,7 +115,8 @@ def weighted_sum_rows(device: torch.device, repeats: int, compile: bool = False)
     return rows
 
 
-def nlm_rows(device: torch.device, repeats: int, compile: bool = False) -> list[Row]:
+def nlm_rows(device: torch.device, repeats: int, compile: bool = False,
+             channels_last: bool = False) -> list[Row]:
     import numpy as np
 
     from ..data import photo
@@ -139,12 +164,72 @@ def _nlm_anchors(image, sigma: float) -> dict[str, Callable[[], Any]]:
     return anchors
 
 
-RUNNERS = {"conv": conv_rows, "weighted-sum": weighted_sum_rows, "nlm": nlm_rows}
+def missing_anchors() -> list[str]:
+    """One line per optional anchor that is not installed (its rows go without it)."""
+    import importlib.util
+
+    return [f"{name} anchor left out: its package is not installed (pip install {package})"
+            for name, (module, package) in OPTIONAL_ANCHORS.items()
+            if importlib.util.find_spec(module) is None]
+
+
+def _gan(image_size: int = 32, width: int = 64):
+    from ..models import DCGAN
+
+    torch.manual_seed(0)
+    return DCGAN(image_size=image_size, width=width, num_classes=10)
+
+
+def gan_step_rows(device: torch.device, repeats: int, compile: bool = False,
+                  channels_last: bool = False, image_size: int = 32, width: int = 64,
+                  batch: int = 64) -> list[Row]:
+    from ..models import unfuse
+    from ..train import GANTask
+    from ..train.distributed import Distributed
+
+    layout = _layout(channels_last)
+    fused = _gan(image_size, width)
+    variants = {"fusegen": fused, "eager": unfuse(fused)}
+    if compile:
+        variants["torch.compile"] = unfuse(fused)
+    images = torch.rand(batch, 1, image_size, image_size).to(device).contiguous(memory_format=layout)
+    labels = torch.randint(0, 10, (batch,)).to(device)
+    steps = {}
+    for name, model in variants.items():
+        model.to(device=device, memory_format=layout)
+        task = GANTask(model)  # the trainer's default EMA (weighted_sum) in every variant
+        task.setup(device, Distributed(), amp=False)
+        if name == "torch.compile":
+            task.G, task.D = torch.compile(task.G), torch.compile(task.D)
+        steps[name] = lambda task=task: task.step((images, labels))
+    case = f"conditional DCGAN {image_size}px, width {width}, batch {batch}"
+    mode = "D + G + EMA step" + (", channels-last" if channels_last else "")
+    return [Row("gan-step", case, mode, _timed(steps, device, repeats, warmup=3))]
+
+
+def ema_rows(device: torch.device, repeats: int, compile: bool = False,
+             channels_last: bool = False) -> list[Row]:
+    from ..train import EMA
+
+    generator = _gan().generator.to(device)
+    emas = {"fusegen": EMA(generator, 0.999, "weighted_sum"),
+            "torch._foreach_lerp_": EMA(generator, 0.999, "foreach")}
+    fns = {name: (lambda ema=ema: ema.update(generator)) for name, ema in emas.items()}
+    params = list(generator.parameters())
+    case = f"DCGAN 32px generator, {len(params)} tensors, {sum(p.numel() for p in params):,} values"
+    return [Row("ema", case, "update", _timed(fns, device, max(repeats, 30)))]
+
+
+RUNNERS = {"conv": conv_rows, "weighted-sum": weighted_sum_rows, "nlm": nlm_rows,
+           "gan-step": gan_step_rows, "ema": ema_rows}
 
 
 def run(suites=SUITES, device: str | torch.device = "cpu", repeats: int = 10,
-        compile: bool = False) -> list[Row]:
-    """Time the ``suites`` (names from :data:`SUITES`) on ``device``; returns their rows."""
+        compile: bool = False, channels_last: bool = False) -> list[Row]:
+    """Time the ``suites`` (names from :data:`SUITES`) on ``device``; returns their rows.
+
+    ``compile`` adds ``torch.compile`` of the anchors; ``channels_last`` runs ``conv`` and
+    ``gan-step`` in channels-last memory format (the other suites are unaffected)."""
     unknown = [s for s in suites if s not in RUNNERS]
     if unknown:
         raise ValueError(f"suites must be among {SUITES}, got {unknown}")
@@ -153,8 +238,30 @@ def run(suites=SUITES, device: str | torch.device = "cpu", repeats: int = 10,
     device = torch.device(device)
     rows = []
     for suite in suites:
-        rows += RUNNERS[suite](device, repeats, compile)
+        rows += RUNNERS[suite](device, repeats, compile, channels_last)
     return rows
+
+
+def processor_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux), else what :mod:`platform` knows."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_name(device: str | torch.device = "cpu") -> str:
+    """What the figures were measured on: the GPU's name, or the processor and torch's threads."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{processor_name()}, {torch.get_num_threads()} threads"
 
 
 def format_rows(rows: list[Row]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
+from datetime import date
 
 import torch
 
@@ -18,7 +18,9 @@ def register(subparsers) -> None:
         "bench", help="time fusegen's kernels against plain PyTorch / OpenCV on this machine",
         description="Time fusegen's kernels and the formulations they replace, in turns in the same "
         "run, and print fusegen's time and its speed-up over each (>1: fusegen is faster). "
-        "Suites: conv (Conv->BN->act blocks, train and eval), weighted-sum, nlm.")
+        "Suites: conv (Conv->BN->act blocks, train and eval), weighted-sum, nlm (against OpenCV "
+        "and scikit-image where installed), gan-step (a whole DCGAN training step, fused vs "
+        "unfused), ema (the generator's EMA update).")
     p.add_argument("suites", nargs="*", metavar="SUITE", default=[],
                    help=f"any of {', '.join(SUITES)} (default: all)")
     p.add_argument("--device", default="cpu", help="torch device to run on (default: cpu)")
@@ -26,13 +28,15 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--compile", action="store_true",
                    help="add torch.compile of the anchors (compiling takes minutes on CPU)")
+    p.add_argument("--channels-last", action="store_true",
+                   help="conv and gan-step in channels-last memory format (fusegen and anchors alike)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import __version__
-    from ..bench import SUITES, format_rows, rows_as_dicts
+    from .._version import __version__
+    from ..bench import SUITES, format_rows, machine_name, missing_anchors, rows_as_dicts
     from ..bench import run as run_suites
 
     device = parse_device(args.device)
@@ -42,14 +46,18 @@ def run(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    where = (torch.cuda.get_device_name(device) if device.type == "cuda"
-             else f"{platform.machine()} CPU, {torch.get_num_threads()} threads")
-    rows = run_suites(args.suites or SUITES, device, args.repeats, args.compile)
+    suites = args.suites or list(SUITES)
+    where = machine_name(device)
+    rows = run_suites(suites, device, args.repeats, args.compile, args.channels_last)
+    notes = missing_anchors() if "nlm" in suites else []
     if args.json:
         print(json.dumps({"fusegen": __version__, "torch": torch.__version__, "device": where,
+                          "date": date.today().isoformat(), "notes": notes,
                           "rows": rows_as_dicts(rows)}, indent=2))
     else:
-        print(f"fusegen {__version__}, torch {torch.__version__}, {where}; median of "
-              f"{args.repeats} rounds, speed-up = anchor time / fusegen time")
+        print(f"fusegen {__version__}, torch {torch.__version__}, {where}, {date.today()}; median "
+              f"of {args.repeats} rounds, speed-up = anchor time / fusegen time")
         print(format_rows(rows))
+        for note in notes:
+            print(f"note: {note}")
     return 0
