@@ -1,6 +1,6 @@
 """Active learning vs random at equal labelling budgets (an evaluation, not a timed test).
 
-    python benchmarks/active_eval.py [--quick] [--out active-eval-output] [--seeds 3]
+    python experiments/active_learning/active_eval.py [--quick] [--out active-eval-output] [--seeds 3]
 
 On scikit-learn's digits (16x16; for each seed a 400-digit test set is held out and the other
 1,397 form the pool, whose labels only the oracle knows), every query strategy of
@@ -26,21 +26,16 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from datetime import date
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
-
-from fusegen.active import (LabelOracle, LearnerConfig, format_table, run_active_learning,  # noqa: E402
-                            split_pool, summarize)
-from fusegen.active.generation import (generated_label_accuracy, generation_check,  # noqa: E402
-                                       train_conditional_generator, train_judge)
-from fusegen.active.plot import plot_learning_curves  # noqa: E402
-from fusegen.data import load_dataset  # noqa: E402
+from fusegen.active import (LabelOracle, LearnerConfig, format_table, generated_label_accuracy,
+                            generation_check, plot_learning_curves, run_active_learning, split_pool,
+                            summarize, train_conditional_generator, train_judge)
+from fusegen.data import load_dataset
 
 # label -> (strategy name, options, embedding[, learner settings])
 STRATEGIES = {

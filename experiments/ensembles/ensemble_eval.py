@@ -1,7 +1,7 @@
 """Measure ensembles against their members (an evaluation, not a timed test).
 
-    python benchmarks/ensemble_eval.py [--quick] [--out ensemble-output] [--only restoration|generators|soup]
-                                       [--dncnn-steps N] [--gan-steps N] [--vae-steps N]
+    python experiments/ensembles/ensemble_eval.py [--quick] [--out ensemble-output]
+        [--only restoration|generators|soup] [--dncnn-steps N] [--gan-steps N] [--vae-steps N]
 
 * restoration: NLM + a small DnCNN at sigma 25 on scikit-image photographs no recipe trains on
   (``TEST_PHOTOS``: camera, coins, moon). The DnCNN trains on seven of the nine training photographs;
@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
-import sys
 import tempfile
 import time
 from datetime import date
@@ -35,14 +33,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(__file__))
-
-import fusegen  # noqa: E402
-from fusegen.data import NoisyPairs, digits, extract_patches, photo, write_image  # noqa: E402
-from fusegen.metrics import FeatureExtractor  # noqa: E402
-from fusegen.models import Ensemble, NLMDenoiser, format_table  # noqa: E402
-from fusegen.ops import weighted_sum  # noqa: E402
-from fusegen.train import TEST_PHOTOS, TRAIN_PHOTOS, train  # noqa: E402
+import fusegen
+from fusegen.data import NoisyPairs, digits, extract_patches, photo, write_image
+from fusegen.metrics import FeatureExtractor, psnr
+from fusegen.models import Ensemble, NLMDenoiser, format_table
+from fusegen.ops import weighted_sum
+from fusegen.train import TEST_PHOTOS, TRAIN_PHOTOS, train
 
 SIGMA = 25.0
 VAL_PHOTOS = ("chelsea", "coffee")  # held out of the DnCNN's training: the weights' validation set
@@ -94,9 +90,8 @@ def best_weights(outputs: list[list[torch.Tensor]], clean: list[torch.Tensor], s
     opt = torch.optim.Adam([logits], lr=0.05)
     for _ in range(steps):
         w = torch.softmax(logits, 0)
-        psnr = [-10 * torch.log10((weighted_sum([o[i] for o in outputs], w) - c).square().mean())
-                for i, c in enumerate(clean)]
-        loss = -torch.stack(psnr).mean()
+        loss = -torch.stack([psnr(weighted_sum([o[i] for o in outputs], w), c)
+                             for i, c in enumerate(clean)]).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -282,7 +277,7 @@ def main() -> None:
             print(format_table(g["rows"], markdown=True))
     report["total_seconds"] = time.perf_counter() - started
     path = out / "report.json"
-    if path.exists():  # sections run separately accumulate in one report, as in quality.py
+    if path.exists():  # sections run separately accumulate in one report
         report = {**json.loads(path.read_text()), **report}
     path.write_text(json.dumps(report, indent=2, default=str))
     print(f"\ntotal {report['total_seconds']:.0f} s; report written to {path}")

@@ -1,6 +1,6 @@
 """PSNR and time of fusegen's non-local means against OpenCV and scikit-image, in one run.
 
-    python benchmarks/nlm_table.py [--sigmas 10 25 50] [--images camera astronaut] [--threads 2]
+    python experiments/nlm/nlm_table.py [--sigmas 10 25 50] [--images camera astronaut] [--threads 2]
 
 Each clean scikit-image picture gets Gaussian noise of standard deviation sigma (0-255 scale),
 rounded and saturated to 8 bits: the one noisy input every method sees (uint8 for OpenCV,
@@ -21,7 +21,8 @@ channels in 0-255 units, with no 2 sigma^2 offset; fastNlMeansDenoisingColored w
 exp(-max(d2 - 2 sigma^2, 0) / h^2), with h and sigma in the image's units; scikit-image's
 integral-image box spans 2 * (s // 2) pixels, so its "7x7" fast-mode patch is 6x6.
 Times are the best of a few runs, with the same number of threads for OpenCV and fusegen
-(scikit-image runs on one thread).
+(scikit-image runs on one thread); ``fusegen bench nlm`` is the speed comparison proper (timed in
+turns). Needs OpenCV and scikit-image.
 """
 
 from __future__ import annotations
@@ -29,13 +30,20 @@ from __future__ import annotations
 import argparse
 import time
 
-import cv2
 import numpy as np
-import skimage.data
 import torch
-from skimage.restoration import denoise_nl_means
+
+try:
+    import cv2
+    import skimage
+    import skimage.data
+    from skimage.restoration import denoise_nl_means
+except ImportError as exc:
+    raise SystemExit(f"nlm_table.py compares with OpenCV and scikit-image, and {exc.name} is not "
+                     "installed: pip install opencv-python-headless scikit-image") from None
 
 import fusegen
+from fusegen.metrics import psnr as fusegen_psnr
 from fusegen.ops import nlm_denoise
 from fusegen.ops.nlm import nlm_params
 
@@ -45,8 +53,9 @@ H_FACTORS = {"fusegen": SWEEP, "skimage": SWEEP, "opencv": (0.4, 0.5, 0.6, 0.7, 
 
 
 def psnr(image: np.ndarray, clean: np.ndarray) -> float:
-    mse = np.mean((image.astype(np.float64) - clean.astype(np.float64)) ** 2)
-    return 10 * np.log10(1.0 / mse)
+    """fusegen.metrics.psnr of two arrays in [0, 1] ((H, W) or (H, W, 3)), in float64."""
+    as_tensor = lambda a: torch.from_numpy(np.asarray(a, dtype=np.float64))  # noqa: E731
+    return fusegen_psnr(as_tensor(image), as_tensor(clean)).item()
 
 
 def best_time(fn, repeats: int) -> tuple[np.ndarray, float]:

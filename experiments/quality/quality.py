@@ -1,6 +1,6 @@
 """Measure the quality figures of fusegen's models (an evaluation, not a timed test).
 
-    python benchmarks/quality.py [--only gan|dncnn|speed] [--out quality-output] [--gan-steps N]
+    python experiments/quality/quality.py [--only gan|dncnn] [--out quality-output] [--gan-steps N]
 
 * gan: trains a conditional DCGAN on scikit-learn's digits with ``fusegen.train.train`` and
   reports (1) the share of generated digits that a CNN classifier trained on real digits
@@ -9,8 +9,7 @@
 * dncnn: trains a DnCNN at sigma 25 on scikit-image photographs and compares its PSNR with NLM
   (``fusegen.ops.nlm_denoise`` when it exists, else scikit-image's ``denoise_nl_means``) on
   photographs it was not trained on; DnCNN alone and with the 8-fold geometric self-ensemble.
-* speed: a full DCGAN training step, fused blocks vs eager PyTorch vs torch.compile
-  (benchmarks/bench_models.py).
+(The speed of a whole DCGAN training step is ``fusegen bench gan-step ema``.)
 Writes ``report.json`` (and the sample grids) into ``--out`` and prints a summary.
 """
 
@@ -18,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
-import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -29,12 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, os.path.dirname(__file__))
-
-import fusegen  # noqa: E402
-from fusegen.data import NoisyPairs, digits, photo, save_grid  # noqa: E402
-from fusegen.train import TEST_PHOTOS, train  # noqa: E402
-from fusegen.train.validation import psnr  # noqa: E402
+import fusegen
+from fusegen.data import NoisyPairs, digits, photo, save_grid
+from fusegen.metrics import psnr
+from fusegen.train import TEST_PHOTOS, train
 
 
 # --- a judge for generated digits: a small CNN in plain PyTorch, trained on real digits ------
@@ -149,9 +144,9 @@ def evaluate_dncnn(out: Path, steps: int, depth: int, width: int, batch_size: in
         by_dncnn = model.denoise(noisy)
         t2 = time.perf_counter()
         by_dncnn_x8 = model.denoise(noisy, self_ensemble=True)
-        rows[name] = {"noisy": psnr(noisy.clamp(0, 1)[None], clean[None]),
-                      "nlm": psnr(by_nlm[None], clean[None]), "dncnn": psnr(by_dncnn[None], clean[None]),
-                      "dncnn_self_ensemble": psnr(by_dncnn_x8[None], clean[None]),
+        rows[name] = {"noisy": psnr(noisy.clamp(0, 1), clean).item(),
+                      "nlm": psnr(by_nlm, clean).item(), "dncnn": psnr(by_dncnn, clean).item(),
+                      "dncnn_self_ensemble": psnr(by_dncnn_x8, clean).item(),
                       "nlm_seconds": t1 - t0, "dncnn_seconds": t2 - t1}
         save_grid(torch.stack([clean, noisy.clamp(0, 1), by_nlm, by_dncnn]), out / f"denoise_{name}.png", 4)
     mean = {k: sum(r[k] for r in rows.values()) / len(rows)
@@ -166,7 +161,7 @@ def evaluate_dncnn(out: Path, steps: int, depth: int, width: int, batch_size: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["gan", "dncnn", "speed"], action="append")
+    parser.add_argument("--only", choices=["gan", "dncnn"], action="append")
     parser.add_argument("--out", default="quality-output")
     parser.add_argument("--gan-steps", type=int, default=6000)
     parser.add_argument("--gan-image-size", type=int, default=16, choices=[16, 32, 64])
@@ -182,7 +177,7 @@ def main() -> None:
     parser.add_argument("--dncnn-lr-schedule", default="step", choices=["constant", "cosine", "step"],
                         help="step (default): lr/10 for the last quarter of the steps")
     args = parser.parse_args()
-    sections = args.only or ["gan", "dncnn", "speed"]
+    sections = args.only or ["gan", "dncnn"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     report = {"machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
@@ -199,12 +194,6 @@ def main() -> None:
         report["dncnn"] = evaluate_dncnn(out, args.dncnn_steps, args.dncnn_depth, args.dncnn_width,
                                          args.dncnn_batch, args.dncnn_lr_schedule)
         print(json.dumps(report["dncnn"], indent=2))
-    if "speed" in sections:
-        from bench_models import ema_update_times, gan_step_times
-
-        report["speed"] = {"gan_step_seconds": gan_step_times(32, 64, 64, repeats=10),
-                           "ema_update_seconds": ema_update_times(32, 64)}
-        print(json.dumps(report["speed"], indent=2))
     path.write_text(json.dumps(report, indent=2))
     print(f"report written to {path}")
 

@@ -1,6 +1,6 @@
 """Transfer learning measured: fine-tuning a pre-trained model vs training from scratch, same budget.
 
-    python benchmarks/transfer_eval.py [--quick] [--only dncnn|gan] [--out transfer-output]
+    python experiments/transfer/transfer_eval.py [--quick] [--only dncnn|gan] [--out transfer-output]
 
 * dncnn: a DnCNN pre-trained at sigma 25 on scikit-image's training photographs is adapted to
   sigma 50 (``train(..., init=..., sigma=50)``), with all layers trained and with its first
@@ -36,10 +36,9 @@ import torch
 
 import fusegen
 from fusegen.data import NoisyPairs, digits, photo, save_grid
-from fusegen.metrics import FeatureExtractor, kid, precision_recall
+from fusegen.metrics import FeatureExtractor, kid, precision_recall, psnr
 from fusegen.models import NLMDenoiser
 from fusegen.train import TEST_PHOTOS, train
-from fusegen.train.validation import psnr
 
 # Sizes: (pre-training steps, budgets) for the full and --quick runs.
 DNCNN = dict(depth=6, width=16, batch_size=16)
@@ -81,7 +80,7 @@ def _test_pairs(sigma: float):
 
 
 def _mean_psnr(denoise, pairs) -> tuple[float, dict]:
-    per = {name: psnr(denoise(noisy)[None], clean[None]) for name, (noisy, clean) in pairs.items()}
+    per = {name: psnr(denoise(noisy), clean).item() for name, (noisy, clean) in pairs.items()}
     return sum(per.values()) / len(per), per
 
 
