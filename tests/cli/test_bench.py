@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from fusegen import bench
 from fusegen.cli import main
@@ -56,3 +57,32 @@ def test_unknown_suite_is_refused(capsys):
     assert "suites must be among" in capsys.readouterr().err
     with pytest.raises(ValueError, match="suites must be among"):
         bench.run(["fft"])
+
+
+def test_conv_suite_in_channels_last(capsys):
+    assert main(["bench", "conv", "--channels-last", "--repeats", "1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    modes = [r["mode"] for r in report["rows"]]
+    assert modes == ["train fwd+bwd, channels-last", "eval, channels-last"] * 3
+    assert "threads" in report["device"] and report["date"]
+
+
+def test_gan_step_and_ema_suites():
+    rows = bench.gan_step_rows(torch.device("cpu"), 1, image_size=16, width=16, batch=8,
+                               channels_last=True)
+    assert len(rows) == 1 and set(rows[0].seconds) == {"fusegen", "eager"}
+    assert rows[0].suite == "gan-step" and "channels-last" in rows[0].mode
+    (ema,) = bench.run(["ema"], "cpu", repeats=1)
+    assert set(ema.speedups()) == {"torch._foreach_lerp_"} and ema.seconds["fusegen"] > 0
+
+
+def test_missing_anchors_are_named(monkeypatch, capsys):
+    monkeypatch.setattr(bench, "OPTIONAL_ANCHORS", {"Nope": ("no_such_module_fusegen", "nope-pkg")})
+    assert bench.missing_anchors() == [
+        "Nope anchor left out: its package is not installed (pip install nope-pkg)"]
+    for suite in ("nlm", "weighted-sum"):
+        monkeypatch.setitem(bench.RUNNERS, suite, lambda *args: [])
+    assert main(["bench", "nlm", "--repeats", "1"]) == 0
+    assert "note: Nope anchor left out" in capsys.readouterr().out
+    assert main(["bench", "weighted-sum", "--repeats", "1"]) == 0  # no nlm, no note
+    assert "note:" not in capsys.readouterr().out
