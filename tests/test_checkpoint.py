@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from fusegen.train import load_checkpoint, save_checkpoint
-from fusegen.train.checkpoint import rng_state, set_rng_state
+from fusegen.checkpoint import load_checkpoint, save_checkpoint
+from fusegen.checkpoint import rng_state, set_rng_state
 
 
 def test_save_then_load(tmp_path):

@@ -5,12 +5,11 @@ in checked functions (:mod:`fusegen.ops`) and modules (:mod:`fusegen.nn`). Run `
 to see how the installed build was compiled.
 """
 
-__version__ = "0.1.0"
-
 import torch  # noqa: F401  (must be loaded before the extension: it provides libtorch)
 
 from . import _C  # noqa: F401  (registers torch.ops.fusegen.*)
 from . import nn, ops
+from ._version import __version__
 from .info import build_info, info
 from .load import load
 

@@ -1,16 +1,22 @@
-"""Training checkpoints: written atomically, read back with clear errors, with RNG states."""
+"""The fusegen checkpoint format: written atomically, read back with clear errors, with RNG states.
+
+A checkpoint is a ``torch.save`` dictionary with ``format``/``version`` markers, a model ``kind``
+and ``config`` and its state. This module knows no model: models save themselves in this format
+and :func:`fusegen.load` (a layer above the models) builds a model back from it.
+"""
 
 from __future__ import annotations
 
 import os
 import random
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..atomic import atomic_write
+from .atomic import atomic_write
 
 FORMAT = "fusegen-checkpoint"
 VERSION = 1
@@ -24,6 +30,20 @@ def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:
     with atomic_write(path) as f:
         torch.save({"format": FORMAT, "version": VERSION, **payload}, f)
     return path
+
+
+def save_model(model: torch.nn.Module, path: str | os.PathLike, **extra: Any) -> Path:
+    """Write ``model`` as a checkpoint (kind, config, state; atomic) that ``fusegen.load`` reads.
+
+    ``model`` must have a ``kind`` (a registered model kind, e.g. ``"ensemble"``) and a
+    ``config`` mapping (its constructor's arguments); ``extra`` entries are stored beside them.
+    """
+    kind, config = getattr(model, "kind", None), getattr(model, "config", None)
+    if not isinstance(kind, str) or not isinstance(config, Mapping):
+        raise TypeError(f"a {type(model).__name__} has no 'kind' and 'config': it cannot be saved "
+                        f"as a fusegen checkpoint")
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return save_checkpoint({"kind": kind, "config": dict(config), "model": state, **extra}, path)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:

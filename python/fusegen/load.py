@@ -19,7 +19,7 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Modu
     """
     # Imported here so that ``import fusegen`` stays light (no models, trainer or tqdm).
     from .models.registry import build_model
-    from .train.checkpoint import load_checkpoint
+    from .checkpoint import load_checkpoint
 
     payload = load_checkpoint(path)
     try:

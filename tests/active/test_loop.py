@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from fusegen.active import (ActiveResult, BudgetError, LabelOracle, Learner, LearnerConfig,
-                            area_under_curve, compare_strategies, format_table, run_active_learning)
+                            area_under_curve, compare_strategies, format_results, run_active_learning)
 
 FAST = LearnerConfig(steps=25)
 
@@ -98,6 +98,6 @@ def test_area_under_curve_and_table():
         area_under_curve([1, 2], [0.5])
     runs = {name: [ActiveResult(name, s, [10, 20], [0.5 + d, 0.6 + d + s / 10], [[0], [1]], [0, 0], [0])
                    for s in (0, 1)] for name, d in (("random", 0.0), ("entropy", 0.1))}
-    table = format_table(runs)
+    table = format_results(runs)
     assert "| entropy | 0.600 ± 0.000 | 0.750 ± 0.071 |" in table
     assert table.splitlines()[-1].endswith("| +0.100 |")

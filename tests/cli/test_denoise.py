@@ -9,8 +9,14 @@ import torch
 Image = pytest.importorskip("PIL.Image", reason="the denoise command reads and writes with Pillow")
 
 from fusegen.cli import main
-from fusegen.commands.denoise import psnr
+from fusegen.metrics import psnr as psnr_tensors
 from fusegen.ops import nlm_denoise
+
+
+def psnr(image: np.ndarray, reference: np.ndarray) -> float:
+    """PSNR in dB of two 8-bit arrays (fusegen.metrics.psnr, data range 255)."""
+    to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).double()  # noqa: E731
+    return float(psnr_tensors(to(image), to(reference), data_range=255.0))
 
 
 def smooth_image(shape) -> np.ndarray:

@@ -10,7 +10,7 @@ import torch
 import fusegen
 from fusegen.cli import main
 from fusegen.models import DCGAN, DnCNN, Ensemble
-from fusegen.models.ensemble import save_model
+from fusegen.checkpoint import save_model
 
 pytest.importorskip("PIL.Image", reason="the image folders are written with Pillow")
 
@@ -124,7 +124,7 @@ def test_bad_arguments_end_in_one_line(checkpoints, capsys, argv, message):
 
 
 def test_ensemble_demo_step_on_trained_checkpoints(checkpoints, tmp_path):
-    from fusegen.models import ensemble_demo
+    from fusegen.demo.ensemble import step_ensemble as ensemble_demo
 
     tmp, p = checkpoints
     result = ensemble_demo(tmp_path, p["dncnn0"], [p["gan0"], p["gan1"], p["gan0"]], samples=80)

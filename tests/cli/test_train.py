@@ -5,7 +5,7 @@ import pytest
 import fusegen
 from fusegen.cli import main
 from fusegen.data import read_image
-from fusegen.train import load_checkpoint
+from fusegen.checkpoint import load_checkpoint
 
 TINY_GAN = ["--image-size", "16", "--width", "4", "--latent-dim", "8", "--batch-size", "8",
             "--device", "cpu", "--no-progress", "--val-every", "2", "--sample-every", "2"]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fusegen.cli import main
-from fusegen.train import load_checkpoint
+from fusegen.checkpoint import load_checkpoint
 
 TINY_DNCNN = ["--batch-size", "2", "--device", "cpu", "--no-progress", "--val-every", "0"]
 TINY_GAN = ["--image-size", "16", "--width", "4", "--latent-dim", "8", "--batch-size", "8",

@@ -5,25 +5,19 @@ import json
 import pytest
 
 from fusegen import demo
+from fusegen.demo import DemoSizes
 
 
-TINY = {"GAN_STEPS": 4, "GAN_WIDTH": 4, "DNCNN_STEPS": 4, "DNCNN_DEPTH": 3, "DNCNN_WIDTH": 4,
-        "DNCNN_BATCH": 4, "SPEED_SIZE": 16, "SPEED_WIDTH": 4, "SPEED_BATCH": 8,
-        "METRICS_EPOCHS": 1, "ENSEMBLE_SAMPLES": 80, "ENSEMBLE_VAE_STEPS": 2, "ACTIVE_ROUNDS": 1,
-        "ACTIVE_LEARNER_STEPS": 5, "TRANSFER_STEPS": 2}
+def test_quick_sizes_are_smaller_than_the_defaults():
+    quick, full = DemoSizes.quick(), DemoSizes()
+    assert quick.gan_steps < full.gan_steps and quick.dncnn_steps < full.dncnn_steps
+    assert quick.transfer_steps < full.transfer_steps
 
 
-def shrink_demo(monkeypatch) -> None:
-    """Train for a few steps only: the real sizes take minutes."""
-    for name, value in TINY.items():
-        monkeypatch.setattr(demo, name, value)
-
-
-def test_demo_runs_end_to_end_with_tiny_settings(tmp_path, monkeypatch, capsys):
+def test_demo_runs_end_to_end_with_tiny_settings(tmp_path, capsys):
     pytest.importorskip("sklearn")
     pytest.importorskip("skimage")
-    shrink_demo(monkeypatch)
-    path = demo.run(tmp_path, device="cpu")
+    path = demo.run(tmp_path, device="cpu", sizes=DemoSizes.quick())  # the real sizes take minutes
     report = json.loads(path.read_text())
     assert {"gan", "metrics", "dncnn", "denoise", "ensemble", "active", "transfer", "fused_vs_eager",
             "nlm"} <= report.keys()

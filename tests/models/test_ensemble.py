@@ -11,8 +11,9 @@ from torch import nn
 
 import fusegen
 from fusegen.models import (DCGAN, ConvVAE, DnCNN, Ensemble, NLMDenoiser, RestorationModel,
-                            format_table, least_squares_weights, mmd_mixture_weights, soup)
-from fusegen.models.ensemble import _simplex_qp_projected, mmd_quadratic, simplex_qp
+                            format_report, least_squares_weights, mmd_mixture_weights, soup)
+from fusegen.models.ensemble import simplex_qp
+from fusegen.models.ensemble.weights import _simplex_qp_projected, mmd_quadratic
 from tests.conftest import assert_close
 
 
@@ -307,7 +308,7 @@ def test_report_puts_the_ensemble_beside_each_member():
     assert rows[4]["psnr"] == pytest.approx(psnr(0.2 * noisy + 0.8 * noisy.square()), abs=1e-4)
     assert rows[3]["weights"] == [0.5, 0.5] and rows[1]["weights"] == pytest.approx(0.2)
     assert torch.allclose(ens.weights, torch.tensor([0.2, 0.8]))  # weights put back
-    table = format_table(rows)
+    table = format_report(rows)
     assert "ensemble (uniform)" in table and "0.50/0.50" in table and "PSNR" in table
     # Images of different sizes: each scored alone, then averaged.
     listed = ens.report([noisy[0], noisy[1, :, :12]], [clean[0], clean[1, :, :12]])
@@ -323,7 +324,7 @@ def test_report_of_generators_scores_members_and_ensemble_on_one_feature_set():
     by_name = {r["name"]: r for r in rows}
     assert list(by_name) == ["near", "far", "ensemble"]
     assert by_name["near"]["kid_mean"] < by_name["ensemble"]["kid_mean"] < by_name["far"]["kid_mean"]
-    assert "Fréchet" in format_table(rows, markdown=True)
+    assert "Fréchet" in format_report(rows, markdown=True)
 
 
 def test_save_and_load_round_trip(tmp_path):

@@ -10,7 +10,8 @@ import torch.multiprocessing as mp
 
 from fusegen.data import ImageDataset
 from fusegen.models import DCGAN
-from fusegen.train import GANTask, Trainer, TrainSettings, load_checkpoint
+from fusegen.checkpoint import load_checkpoint
+from fusegen.train import GANTask, Trainer, TrainSettings
 
 
 def _free_port() -> int:

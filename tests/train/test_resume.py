@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from fusegen.train import load_checkpoint, train
+from fusegen.checkpoint import load_checkpoint
+from fusegen.train import train
 
 SMALL = {
     "gan": dict(conditional=True, image_size=16, width=4, latent_dim=8, batch_size=8),

@@ -8,7 +8,8 @@ import torch
 import fusegen
 from fusegen.data import ImageDataset
 from fusegen.models import ConvVAE
-from fusegen.train import Trainer, TrainSettings, VAETask, load_checkpoint, train
+from fusegen.checkpoint import load_checkpoint
+from fusegen.train import Trainer, TrainSettings, VAETask, train
 
 
 class _WorseningVAETask(VAETask):

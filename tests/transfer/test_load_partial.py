@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fusegen.models import DCGAN, ConvVAE, DnCNN
-from fusegen.train import save_checkpoint
+from fusegen.checkpoint import save_checkpoint
 from fusegen.transfer import TransferReport, load_partial
 
 

@@ -5,7 +5,8 @@ import torch
 
 import fusegen
 from fusegen.data import digits
-from fusegen.train import load_checkpoint, train
+from fusegen.checkpoint import load_checkpoint
+from fusegen.train import train
 
 GAN = dict(image_size=16, width=4, latent_dim=8, batch_size=8, device="cpu", progress=False)
 DNCNN = dict(batch_size=4, device="cpu", progress=False)
@@ -145,7 +146,7 @@ def test_select_classes_relabels_in_the_order_given():
 
 
 def test_the_demo_step_fine_tunes_and_compares(pre, tmp_path):
-    from fusegen.transfer import demo_step
+    from fusegen.demo.transfer import step_transfer as demo_step
 
     result = demo_step(pre["dncnn"], tmp_path, steps=2, batch_size=4)
     assert result["steps"] == 2 and result["loaded_tensors"] == 15

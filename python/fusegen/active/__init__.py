@@ -7,11 +7,10 @@ generator needs: :func:`train_conditional_generator` pseudo-labels the pool with
 classifier and trains a conditional DCGAN or VAE on it.
 """
 
-from .demo import active_learning_demo
 from .generation import (generated_label_accuracy, generation_check, pseudo_label,
                          train_conditional_generator, train_judge)
 from .learner import Learner, LearnerConfig
-from .loop import (ActiveResult, area_under_curve, compare_strategies, cpu_threads, format_table,
+from .loop import (ActiveResult, area_under_curve, compare_strategies, cpu_threads, format_results,
                    run_active_learning, split_pool, summarize)
 from .plot import plot_learning_curves
 from .pool import BudgetError, LabelOracle, LabelPool
@@ -21,12 +20,12 @@ from .strategies import (STRATEGIES, DiscriminatorStrategy, DisagreementStrategy
                          mutual_information, register_strategy, vote_entropy)
 
 __all__ = [
-    "STRATEGIES", "ActiveResult", "active_learning_demo", "generated_label_accuracy",
+    "STRATEGIES", "ActiveResult", "generated_label_accuracy",
     "generation_check", "plot_learning_curves", "pseudo_label", "train_conditional_generator",
     "train_judge", "BudgetError", "DisagreementStrategy", "DiscriminatorStrategy",
     "EntropyStrategy", "KCenterStrategy", "LabelOracle", "LabelPool", "Learner", "LearnerConfig",
     "QueryContext", "RandomStrategy", "Strategy", "area_under_curve", "committee_mean",
-    "compare_strategies", "cpu_threads", "discriminative_selection", "entropy", "format_table", "kcenter_greedy",
+    "compare_strategies", "cpu_threads", "discriminative_selection", "entropy", "format_results", "kcenter_greedy",
     "make_strategy", "mutual_information", "register_strategy", "run_active_learning",
     "split_pool", "summarize", "vote_entropy",
 ]

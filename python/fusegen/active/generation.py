@@ -18,10 +18,13 @@ from typing import Any
 import torch
 
 from ..data import ImageDataset
+from ..models import DCGAN, ConvVAE
+from ..train import GANTask, Trainer, TrainSettings, VAETask
+from ..train.recipes import KIND_ALIASES
 from .learner import Learner, LearnerConfig
 from .loop import ActiveResult
 
-GENERATORS = ("gan", "vae")
+GENERATORS = ("dcgan", "vae")  # model kind names; "gan" is accepted for "dcgan"
 
 
 def pseudo_label(result: ActiveResult, pool_images: torch.Tensor) -> torch.Tensor:
@@ -34,18 +37,16 @@ def pseudo_label(result: ActiveResult, pool_images: torch.Tensor) -> torch.Tenso
 
 
 def train_conditional_generator(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *,
-                                kind: str = "gan", steps: int = 400, batch_size: int = 64,
+                                kind: str = "dcgan", steps: int = 400, batch_size: int = 64,
                                 width: int = 32, latent_dim: int | None = None, seed: int = 0,
                                 device: str | torch.device = "cpu",
                                 out: str | os.PathLike | None = None, progress: bool = False):
-    """Train a conditional DCGAN (``kind="gan"``) or ConvVAE (``"vae"``) on (images, labels);
+    """Train a conditional DCGAN (``kind="dcgan"``) or ConvVAE (``"vae"``) on (images, labels);
     returns ``(model, trainer summary)``. Images must be 16, 32 or 64 pixels square.
 
     Checkpoints and sample grids go to ``out`` (a temporary folder, deleted, when None).
     """
-    from ..models import DCGAN, ConvVAE
-    from ..train import GANTask, Trainer, TrainSettings, VAETask
-
+    kind = KIND_ALIASES.get(kind, kind)
     if kind not in GENERATORS:
         raise ValueError(f"kind must be one of {GENERATORS}, got {kind!r}")
     if labels.shape != (len(images),):
@@ -53,7 +54,7 @@ def train_conditional_generator(images: torch.Tensor, labels: torch.Tensor, num_
     c, size = images.shape[1], images.shape[-1]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        if kind == "gan":
+        if kind == "dcgan":
             task = GANTask(DCGAN(latent_dim or 64, c, size, width, num_classes))
         else:
             task = VAETask(ConvVAE(c, size, latent_dim or 16, width, num_classes))
@@ -94,7 +95,7 @@ def train_judge(images: torch.Tensor, labels: torch.Tensor, num_classes: int, se
 
 
 def generation_check(result: ActiveResult, pool_images: torch.Tensor, judge, num_classes: int, *,
-                     true_labels: torch.Tensor | None = None, kind: str = "gan", steps: int = 400,
+                     true_labels: torch.Tensor | None = None, kind: str = "dcgan", steps: int = 400,
                      seed: int = 0, device: str | torch.device = "cpu", per_class: int = 50,
                      out: str | os.PathLike | None = None) -> dict[str, Any]:
     """Pseudo-label the pool with ``result``'s classifier, train a conditional generator on it, and

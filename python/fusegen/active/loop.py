@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from ..data import ImageDataset
+from ..tables import format_table
 from .learner import Learner, LearnerConfig
 from .pool import BudgetError, LabelOracle, LabelPool, Oracle
 from .strategies import QueryContext, make_strategy, strategy_name
@@ -268,13 +269,13 @@ def summarize(results: dict[str, list[ActiveResult]]) -> dict[str, dict[str, Any
     return out
 
 
-def format_table(results: dict[str, list[ActiveResult]], baseline: str = "random") -> str:
+def format_results(results: dict[str, list[ActiveResult]], baseline: str = "random") -> str:
     """A markdown table: test accuracy (mean ± std over seeds) at each label count, the AUC, and
     the AUC minus the baseline's. Columns are label counts."""
     summary = summarize(results)
     counts = next(iter(summary.values()))["labelled"]
-    head = "| strategy | " + " | ".join(str(c) for c in counts) + " | AUC | ΔAUC vs " + baseline + " |"
-    lines = [head, "|" + "---|" * (len(counts) + 3)]
+    header = ["strategy", *(str(c) for c in counts), "AUC", f"ΔAUC vs {baseline}"]
+    rows = []
     base = summary.get(baseline)
     for name, s in summary.items():
         several = len(s["seeds"]) > 1  # a spread only where there is one
@@ -282,5 +283,5 @@ def format_table(results: dict[str, list[ActiveResult]], baseline: str = "random
                  for m, d in zip(s["accuracy_mean"], s["accuracy_std"])]
         auc = f"{s['auc_mean']:.3f} ± {s['auc_std']:.3f}" if several else f"{s['auc_mean']:.3f}"
         delta = f"{s['auc_mean'] - base['auc_mean']:+.3f}" if base is not None else "n/a"
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {auc} | {delta} |")
-    return "\n".join(lines)
+        rows.append([name, *cells, auc, delta])
+    return format_table(header, rows, markdown=True)

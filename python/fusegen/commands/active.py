@@ -49,7 +49,7 @@ def register(subparsers) -> None:
                    "features or raw pixels (default: learner)")
     p.add_argument("--committee", type=int, default=4, help="committee size of 'disagreement' "
                    "(default: 4)")
-    p.add_argument("--generate", choices=("gan", "vae"), default=None,
+    p.add_argument("--generate", choices=("dcgan", "vae", "gan"), default=None,
                    help="after the last round, pseudo-label the pool with each strategy's classifier, "
                    "train a conditional generator on it and report how many samples show their label")
     p.add_argument("--generate-steps", type=int, default=300, help="generator training steps "
@@ -86,7 +86,7 @@ def parse_strategies(text: str, compare: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..active import LearnerConfig, compare_strategies, format_table, summarize
+    from ..active import LearnerConfig, compare_strategies, format_results, summarize
     from ..active.loop import cpu_threads
     from ..active.plot import plot_learning_curves
     from ..data import load_dataset
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         per_round=args.per_round, rounds=args.rounds, device=device, embedding=args.embedding,
         learner=LearnerConfig(steps=args.learner_steps, warm_start=args.warm_start),
         strategy_options_by_name=options, progress=print, threads=args.threads or None)
-    table = format_table(results, baseline=args.compare if args.compare != "none" else "random")
+    table = format_results(results, baseline=args.compare if args.compare != "none" else "random")
     print()
     print(table)
     payload = {"data": args.data, "image_size": args.image_size, "seeds": seeds,

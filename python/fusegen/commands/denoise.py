@@ -8,7 +8,6 @@ import math
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ._common import parse_device
@@ -47,6 +46,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..data import add_noise, read_image, write_image
     from ..ops import nlm_denoise
 
     sigma = args.sigma if args.sigma is not None else args.add_noise
@@ -64,20 +64,20 @@ def run(args: argparse.Namespace) -> int:
     device = parse_device(args.device)
     _check_writable_format(args.output)
 
-    image = read_image(args.input)
-    reference = read_image(args.reference) if args.reference else None
+    image = read_image(args.input, dtype=torch.uint8)  # (C, H, W), C = 1 or 3
+    reference = read_image(args.reference, dtype=torch.uint8) if args.reference else None
     if args.add_noise is not None:
         reference = image if reference is None else reference
-        image = add_noise(image, args.add_noise, args.seed)
+        image = add_noise(image, args.add_noise, torch.Generator().manual_seed(args.seed))
         noisy_path = noisy_copy_path(args.output)
-        write_image(noisy_path, image)
+        write_image(image, noisy_path)
         print(f"noisy copy (sigma {args.add_noise:g}, seed {args.seed}): {noisy_path}")
     if reference is not None and reference.shape != image.shape:
         raise ValueError(f"--reference has shape {_describe(reference)} but the input has "
                          f"{_describe(image)}")
 
-    x = torch.from_numpy(image).to(device)
-    x = x.permute(2, 0, 1) if x.dim() == 3 else x  # (H, W, C) -> (C, H, W)
+    x = image.to(device)
+    x = x[0] if x.shape[0] == 1 else x  # grey as (H, W)
     model = _load_dncnn(args.model, device) if args.method == "dncnn" else None
     start = time.perf_counter()
     if model is None:
@@ -89,16 +89,14 @@ def run(args: argparse.Namespace) -> int:
     if y.is_cuda:
         torch.cuda.synchronize(y.device)
     seconds = time.perf_counter() - start
-    y = y.permute(1, 2, 0) if y.dim() == 3 else y
-    result = y.cpu().numpy()
-    write_image(args.output, result)
+    write_image(y.cpu(), args.output)
 
     level = f", sigma {sigma:g}" if model is None else f", model {args.model}"
     print(f"denoised {args.input} ({_describe(image)}) with {args.method}{level}, "
           f"in {seconds:.3f} s on {device}: {args.output}")
     if reference is not None:
-        print(f"PSNR: input {psnr(image, reference):.2f} dB, "
-              f"denoised {psnr(result, reference):.2f} dB")
+        print(f"PSNR: input {_psnr_8bit(image, reference):.2f} dB, "
+              f"denoised {_psnr_8bit(y.cpu().reshape(image.shape), reference):.2f} dB")
     return 0
 
 
@@ -112,36 +110,10 @@ def _load_dncnn(path: str, device: torch.device):
     return model
 
 
-def _pillow():
-    try:
-        from PIL import Image
-    except ImportError:
-        raise ValueError("reading and writing images needs Pillow: pip install pillow") from None
-    return Image
+def _psnr_8bit(image: torch.Tensor, reference: torch.Tensor) -> float:
+    from ..metrics import psnr
 
-
-def read_image(path: str) -> np.ndarray:
-    """An 8-bit image as (H, W) for grey or (H, W, 3) for colour; alpha is dropped."""
-    Image = _pillow()
-    with Image.open(path) as im:
-        mode = "L" if im.mode in ("1", "L", "I", "I;16", "F", "LA") else "RGB"
-        return np.asarray(im.convert(mode), dtype=np.uint8).copy()
-
-
-def write_image(path: str | Path, image: np.ndarray) -> None:
-    _pillow().fromarray(image).save(path)
-
-
-def add_noise(image: np.ndarray, sigma: float, seed: int) -> np.ndarray:
-    """image plus Gaussian noise, rounded and saturated to 8 bits like a real noisy capture."""
-    noise = np.random.default_rng(seed).normal(0.0, sigma, image.shape)
-    return np.clip(np.rint(image + noise), 0, 255).astype(np.uint8)
-
-
-def psnr(image: np.ndarray, reference: np.ndarray, data_range: float = 255.0) -> float:
-    """Peak signal-to-noise ratio in dB (inf for identical images)."""
-    mse = np.mean((image.astype(np.float64) - reference.astype(np.float64)) ** 2)
-    return math.inf if mse == 0 else 10.0 * math.log10(data_range**2 / mse)
+    return float(psnr(image.double(), reference.double(), data_range=255.0))
 
 
 def noisy_copy_path(output: str) -> Path:
@@ -151,12 +123,14 @@ def noisy_copy_path(output: str) -> Path:
 
 def _check_writable_format(path: str) -> None:
     """Fail before the work, not after it, when Pillow cannot write OUT's format."""
-    Image = _pillow()
+    from PIL import Image
+
     suffix = Path(path).suffix.lower()
     if suffix not in Image.registered_extensions():
         raise ValueError(f"cannot write {path!r}: unknown image file extension {suffix!r}")
 
 
-def _describe(image: np.ndarray) -> str:
-    kind = "grey" if image.ndim == 2 else "colour"
-    return f"{image.shape[1]}x{image.shape[0]} {kind}"
+def _describe(image: torch.Tensor) -> str:
+    """``image`` (C, H, W) as "WxH grey" or "WxH colour"."""
+    kind = "grey" if image.shape[0] == 1 else "colour"
+    return f"{image.shape[2]}x{image.shape[1]} {kind}"

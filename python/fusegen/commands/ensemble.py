@@ -80,8 +80,9 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..load import load
-    from ..models import Ensemble, NLMDenoiser, format_table
-    from ..models.ensemble import normalize_weights, save_model
+    from ..checkpoint import save_model
+    from ..models import Ensemble, NLMDenoiser, format_report
+    from ..models.ensemble import normalize_weights
 
     device = parse_device(args.device)
     if not (math.isfinite(args.sigma) and args.sigma > 0):
@@ -163,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"learned by {fit['method']}: {fit['objective']} {fit['before']:.5g} (before) -> "
               f"{fit['after']:.5g}")
     print(f"measured on {result['report_on']}")
-    print(format_table(rows))
+    print(format_report(rows))
     if args.output:
         what = "soup (one model)" if ensemble.mode == "soup" else "ensemble"
         print(f"wrote the {what} to {result['output']}")

@@ -30,7 +30,8 @@ def register(subparsers) -> None:
         "train", help="train a GAN, VAE or DnCNN denoiser",
         description="Train a model; writes OUT/last.pt (resumable), OUT/best.pt (best validation "
                     "metric) and OUT/samples/*.png. Run under torchrun for several processes.")
-    p.add_argument("kind", choices=["gan", "vae", "dncnn"], help="the model to train")
+    p.add_argument("kind", choices=["dcgan", "vae", "dncnn", "gan"],
+                   help="the model to train: dcgan, vae or dncnn (gan: another name for dcgan)")
     p.add_argument("--data", default=None,
                    help="digits, faces, a folder of images or an IDX images file; for dncnn also "
                         "'photos' (default: digits for gan/vae, photos for dncnn)")

@@ -5,6 +5,7 @@
 * :func:`image_folder` -- a folder of images (sub-folders become class labels);
 * :func:`idx_dataset` -- MNIST-format IDX files;
 * :class:`NoisyPairs` and :func:`extract_patches` -- noisy/clean pairs for denoisers;
+* :func:`add_noise` -- Gaussian noise on the 0-255 scale; :func:`read_image` / :func:`write_image`.
 * :func:`load_dataset` -- any of the first four by name or path (what ``fusegen train --data`` takes).
 
 Images are float32 tensors (N, C, H, W) with values in [0, 1].
@@ -20,6 +21,7 @@ from .dataset import ImageDataset, resize_square, to_channels
 from .denoising import NoisyPairs, extract_patches
 from .grid import make_grid, save_grid
 from .files import idx_dataset, image_folder, read_idx, read_image, write_image
+from .noise import add_noise
 
 BUILTIN = {"digits": digits, "faces": faces}
 
@@ -41,6 +43,6 @@ def load_dataset(source: str | os.PathLike, image_size: int = 32, channels: int 
     raise OSError(f"{source}: no such data set, folder or IDX file (built in: {', '.join(BUILTIN)})")
 
 
-__all__ = ["BUILTIN", "ImageDataset", "NoisyPairs", "PHOTOS", "digits", "extract_patches", "faces",
+__all__ = ["BUILTIN", "ImageDataset", "add_noise", "NoisyPairs", "PHOTOS", "digits", "extract_patches", "faces",
            "idx_dataset", "image_folder", "load_dataset", "make_grid", "photo", "read_idx", "read_image",
            "resize_square", "save_grid", "to_channels", "write_image"]

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
+from .noise import add_noise
 from .symmetry import dihedral
 
 
@@ -55,21 +56,21 @@ class NoisyPairs(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.clean)
 
-    def _noise(self, shape, generator: torch.Generator | None) -> torch.Tensor:
+    def _noisy(self, clean: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         low, high = self.sigma
-        sigma = low + (high - low) * torch.rand(shape[0], 1, 1, 1, generator=generator)
-        return torch.randn(shape, generator=generator) * sigma / 255.0
+        sigma = low + (high - low) * torch.rand(clean.shape[0], 1, 1, 1, generator=generator)
+        return add_noise(clean, sigma, generator)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
         clean = self.clean[index]
-        return clean + self._noise((1, *clean.shape), g)[0], clean
+        return self._noisy(clean[None], g)[0], clean
 
     def batch(self, indices: torch.Tensor, generator: torch.Generator | None = None):
         clean = self.clean[indices]
         if self.augment:
             clean = dihedral(clean, torch.randint(8, (len(clean),), generator=generator))
-        return clean + self._noise(clean.shape, generator), clean
+        return self._noisy(clean, generator), clean
 
     @property
     def channels(self) -> int:

@@ -15,33 +15,51 @@ from .dataset import ImageDataset, resize_square, to_channels
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
-def read_image(path: str | os.PathLike, channels: int | None = None) -> torch.Tensor:
-    """One image file as a (C, H, W) float tensor in [0, 1]; ``channels`` 1 or 3 converts it.
+GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")  # Pillow modes read as one channel
+
+
+def read_image(path: str | os.PathLike, channels: int | None = None,
+               dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """One image file as a (C, H, W) tensor: grey files give C = 1, others C = 3 (alpha dropped);
+    ``channels`` 1 or 3 converts. Values in [0, 1] for a float ``dtype``, 0..255 for
+    ``torch.uint8`` (the file's 8-bit values, unchanged).
 
     Raises ``OSError`` naming the file when it cannot be read as an image.
     """
     from PIL import Image, UnidentifiedImageError
 
+    if channels not in (None, 1, 3):
+        raise ValueError(f"channels must be 1, 3 or None (as the file), got {channels!r}")
+    if dtype != torch.uint8 and not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a float dtype or torch.uint8, got {dtype}")
     try:
         with Image.open(path) as im:
-            mode = {1: "L", 3: "RGB"}.get(channels) or ("L" if im.mode in ("1", "L", "I", "I;16", "F") else "RGB")
-            array = np.asarray(im.convert(mode), dtype=np.float32) / 255.0
+            mode = {1: "L", 3: "RGB"}.get(channels) or ("L" if im.mode in GREY_MODES else "RGB")
+            array = np.asarray(im.convert(mode), dtype=np.uint8).copy()
     except (UnidentifiedImageError, ValueError) as exc:
         raise OSError(f"{path}: not a readable image ({exc})") from exc
-    image = torch.from_numpy(array.copy())
-    return image[None] if image.dim() == 2 else image.permute(2, 0, 1).contiguous()
+    image = torch.from_numpy(array)
+    image = image[None] if image.dim() == 2 else image.permute(2, 0, 1).contiguous()
+    return image if dtype == torch.uint8 else image.to(dtype) / 255.0
 
 
 def write_image(image: torch.Tensor, path: str | os.PathLike) -> None:
-    """Save a (C, H, W) or (H, W) tensor in [0, 1] as an 8-bit image (format from the suffix)."""
+    """Save a (C, H, W) or (H, W) image as an 8-bit file (format from the suffix of ``path``):
+    a float tensor with values in [0, 1] (clamped, rounded), or a ``torch.uint8`` tensor as is."""
     from PIL import Image
 
-    x = image.detach().float().cpu().clamp(0, 1)
+    if not isinstance(image, torch.Tensor) or image.dim() not in (2, 3):
+        raise ValueError(f"image must be a (C, H, W) or (H, W) tensor, got "
+                         f"{tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__}")
+    x = image.detach().cpu()
     if x.dim() == 3:
         x = x[0] if x.shape[0] == 1 else x.permute(1, 2, 0)
-    array = (x.numpy() * 255.0 + 0.5).astype(np.uint8)
+    if x.dtype == torch.uint8:
+        array = x.numpy()
+    else:
+        array = (x.float().clamp(0, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
+    Image.fromarray(np.ascontiguousarray(array)).save(path)
 
 
 def image_folder(root: str | os.PathLike, image_size: int = 32, channels: int = 1) -> ImageDataset:

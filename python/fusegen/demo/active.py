@@ -1,4 +1,4 @@
-"""A short active-learning comparison for ``fusegen demo`` (well under a minute on a 2-core CPU)."""
+"""The demo's active-learning step: a short comparison (well under a minute on a 2-core CPU)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ from typing import Any
 
 import torch
 
+from ..active import LearnerConfig, compare_strategies
+from ..active.plot import plot_learning_curves
+from ..data import load_dataset
 
-def active_learning_demo(out_dir: str | os.PathLike, device: str | torch.device = "cpu",
+
+def step_active(out_dir: str | os.PathLike, device: str | torch.device = "cpu",
                          strategy: str = "kcenter", baseline: str = "random", seed: int = 0,
                          initial: int = 20, per_round: int = 20, rounds: int = 6,
                          learner_steps: int = 120, threads: int | None = 1) -> dict[str, Any]:
@@ -20,11 +24,6 @@ def active_learning_demo(out_dir: str | os.PathLike, device: str | torch.device 
     The digits' labels are hidden behind an oracle; 400 digits are held out for the accuracy.
     ``threads``: torch CPU threads during the run (restored after; None: leave torch's setting).
     """
-    from ..data import load_dataset
-    from .learner import LearnerConfig
-    from .loop import compare_strategies
-    from .plot import plot_learning_curves
-
     started = time.perf_counter()
     dataset = load_dataset("digits", 16, 1)
     results = compare_strategies(dataset, (strategy, baseline), (seed,), test_size=400,

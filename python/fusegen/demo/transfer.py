@@ -9,8 +9,14 @@ from typing import Any
 
 import torch
 
+from ..checkpoint import load_checkpoint
+from ..data import NoisyPairs, photo, save_grid
+from ..load import load
+from ..metrics import psnr
+from ..train import TEST_PHOTOS, train
 
-def demo_step(checkpoint: str | os.PathLike, out: str | os.PathLike, *, device: str = "cpu",
+
+def step_transfer(checkpoint: str | os.PathLike, out: str | os.PathLike, *, device: str = "cpu",
               sigma: float = 50.0, steps: int = 20, freeze: int = 0, batch_size: int = 16,
               image: str = "camera", seed: int = 0) -> dict[str, Any]:
     """Fine-tune the DnCNN of ``checkpoint`` (trained at another noise level, e.g. sigma 25) to
@@ -23,14 +29,9 @@ def demo_step(checkpoint: str | os.PathLike, out: str | os.PathLike, *, device: 
     dict for the demo report. With the demo's DnCNN (depth 8, width 32) and 20 steps: about 30 s
     on the shared 2-core CPU under load, under 10 s when it is quiet.
     """
-    from ..data import NoisyPairs, photo, save_grid
-    from ..load import load
-    from ..train import TEST_PHOTOS, load_checkpoint, train
-    from ..train.validation import psnr
-
     payload = load_checkpoint(checkpoint)
     if payload.get("kind") != "dncnn":
-        raise ValueError(f"{checkpoint}: demo_step fine-tunes a DnCNN, not a {payload.get('kind')}")
+        raise ValueError(f"{checkpoint}: step_transfer fine-tunes a DnCNN, not a {payload.get('kind')}")
     if image not in TEST_PHOTOS:
         raise ValueError(f"image must be a photo DnCNN does not train on: {', '.join(TEST_PHOTOS)}")
     config = dict(payload["config"])
@@ -50,8 +51,8 @@ def demo_step(checkpoint: str | os.PathLike, out: str | os.PathLike, *, device: 
     restored = {name: m.denoise(noisy.to(device)).cpu() for name, m in models.items()}
     result: dict[str, Any] = {
         "image": f"skimage.data.{image}", "sigma": sigma, "steps": steps, "freeze": freeze,
-        "model": config, "psnr_noisy_db": psnr(noisy.clamp(0, 1)[None], clean[None]),
-        **{f"psnr_{name}_db": psnr(r[None], clean[None]) for name, r in restored.items()},
+        "model": config, "psnr_noisy_db": float(psnr(noisy.clamp(0, 1), clean)),
+        **{f"psnr_{name}_db": float(psnr(r, clean)) for name, r in restored.items()},
         "finetune_seconds": tuned["seconds"], "scratch_seconds": scratch["seconds"],
         "loaded_tensors": len(tuned["transfer"]["report"]["loaded"]),
         "seconds": time.perf_counter() - started,

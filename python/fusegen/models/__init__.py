@@ -9,8 +9,7 @@ parameter soup) with fixed or learned weights; :func:`soup` averages parameters 
 
 from .dcgan import DCGAN, DCGANDiscriminator, DCGANGenerator
 from .dncnn import DnCNN
-from .ensemble import Ensemble, format_table, least_squares_weights, mmd_mixture_weights, soup
-from .ensemble_demo import ensemble_demo
+from .ensemble import Ensemble, format_report, least_squares_weights, mmd_mixture_weights, soup
 from .eager import unfuse
 from .nlm_denoiser import NLMDenoiser
 from .registry import MODEL_KINDS, build_model
@@ -18,5 +17,5 @@ from .restoration import RestorationModel
 from .vae import ConvVAE
 
 __all__ = ["DCGAN", "ConvVAE", "DCGANDiscriminator", "DCGANGenerator", "DnCNN", "Ensemble",
-           "MODEL_KINDS", "NLMDenoiser", "RestorationModel", "build_model", "ensemble_demo", "format_table",
+           "MODEL_KINDS", "NLMDenoiser", "RestorationModel", "build_model", "format_report",
            "least_squares_weights", "mmd_mixture_weights", "soup", "unfuse"]

@@ -6,7 +6,6 @@ checkpoints, exact resume, early stopping, AMP, DistributedDataParallel under ``
 the tasks :class:`GANTask`, :class:`VAETask`, :class:`DenoiserTask`, and :class:`EMA`.
 """
 
-from .checkpoint import load_checkpoint, save_checkpoint
 from .denoiser import DenoiserTask
 from .ema import EMA
 from .gan import GANTask
@@ -16,5 +15,4 @@ from .trainer import Trainer, TrainSettings, resolve_device
 from .vae import VAETask
 
 __all__ = ["EMA", "KINDS", "TEST_PHOTOS", "TRAIN_PHOTOS", "DenoiserTask", "GANTask", "Task",
-           "TrainSettings", "Trainer", "VAETask", "load_checkpoint", "resolve_device",
-           "save_checkpoint", "train"]
+           "TrainSettings", "Trainer", "VAETask", "resolve_device", "train"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..metrics import psnr
 from ..models import DnCNN
 from . import distributed
 from .task import Task
-from .validation import psnr
 
 
 class DenoiserTask(Task):
@@ -50,4 +50,4 @@ class DenoiserTask(Task):
         restored = torch.cat([self.model.denoise(noisy[i:i + 64].to(self.device)).cpu()
                               for i in range(0, len(noisy), 64)])
         self.model.train()
-        return psnr(restored, clean)
+        return float(psnr(restored.double(), clean.double()).mean())

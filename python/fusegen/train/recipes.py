@@ -20,8 +20,9 @@ from .gan import GANTask
 from .trainer import Trainer, TrainSettings
 from .vae import VAETask
 
-KINDS = ("gan", "vae", "dncnn")
-CHECKPOINT_KINDS = {"gan": "dcgan", "vae": "vae", "dncnn": "dncnn"}  # train() kind -> checkpoint kind
+# One name per model kind, the same as in checkpoints and fusegen.load.
+KINDS = ("dcgan", "vae", "dncnn")
+KIND_ALIASES = {"gan": "dcgan"}  # older scripts said "gan"
 # Scikit-image photographs DnCNN trains on by default; the rest (camera, coins, moon, ...)
 # stay unseen for evaluation.
 TRAIN_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "page", "text", "brick", "grass", "gravel")
@@ -78,7 +79,8 @@ def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int
     """Train a model and write its checkpoints into ``out``; returns the trainer's summary.
 
     Args:
-        kind: ``"gan"`` (DCGAN), ``"vae"`` (ConvVAE) or ``"dncnn"`` (DnCNN denoiser).
+        kind: ``"dcgan"`` (DCGAN; ``"gan"`` is accepted too), ``"vae"`` (ConvVAE) or ``"dncnn"``
+            (DnCNN denoiser): the model kind names of checkpoints and :func:`fusegen.load`.
         data: ``"digits"``, ``"faces"``, a folder of images or an IDX file; for ``"dncnn"`` also
             ``"photos"`` (scikit-image's photographs, the default of ``fusegen train dncnn``).
         out: output folder (``last.pt``, ``best.pt``, ``samples/``).
@@ -103,11 +105,12 @@ def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int
         beta) are those of the checkpoint the run starts from (``resume``, else ``init``).
         The remaining arguments are :class:`TrainSettings` fields.
     """
+    kind = KIND_ALIASES.get(kind, kind)
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if kind != "dncnn" and str(data) == "photos":
         raise ValueError("'photos' is denoising data; use digits, faces, a folder or an IDX file")
-    fine_tune = FineTune(CHECKPOINT_KINDS[kind], init=init, freeze=freeze, freeze_part=freeze_part,
+    fine_tune = FineTune(kind, init=init, freeze=freeze, freeze_part=freeze_part,
                          backbone_lr=backbone_lr, resume=resume)
     o = fine_tune.inherit(dict(image_size=image_size, channels=channels, latent_dim=latent_dim,
                                width=width, depth=depth, spectral_norm=spectral_norm, beta=beta))
@@ -137,7 +140,7 @@ def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int
         if conditional:
             extra["class_names"] = list(dataset.class_names)
         train_data, val_data = split(dataset, val_fraction, seed)
-        if kind == "gan":
+        if kind == "dcgan":
             model = DCGAN(latent_dim or 100, channels, image_size, width or 64, num_classes,
                           spectral_norm=spectral_norm)
             fine_tune.apply(model)  # before the task: the GAN's EMA starts from the loaded generator

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from ..data import save_grid
 from . import distributed
 from .batches import BatchStream
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ..checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .task import Task
 
 

@@ -8,14 +8,13 @@
   ``backbone_lr``;
 * ``fusegen.train.train(..., init=CKPT, freeze=N, backbone_lr=X)`` and
   ``fusegen train KIND --init CKPT --freeze N --backbone-lr X`` do all three in a training run
-  (:class:`FineTune`); :func:`demo_step` is the demo's fine-tuning step.
+  (:class:`FineTune`).
 """
 
-from .demo import demo_step
 from .freeze import PARTS, blocks, freeze, frozen, param_groups, unfreeze
 from .load import load_partial
 from .report import TransferReport
 from .training import FineTune
 
-__all__ = ["PARTS", "FineTune", "TransferReport", "blocks", "demo_step", "freeze", "frozen",
+__all__ = ["PARTS", "FineTune", "TransferReport", "blocks", "freeze", "frozen",
            "load_partial", "param_groups", "unfreeze"]

@@ -16,7 +16,7 @@ def read_source(source: Any) -> tuple[dict[str, torch.Tensor], str, str | None, 
     """``(state_dict, description, kind, config)`` of a checkpoint path, a checkpoint payload
     (``fusegen.train.load_checkpoint``'s dict), a module, or a plain state dict."""
     if isinstance(source, (str, os.PathLike)):
-        from ..train.checkpoint import load_checkpoint  # OSError naming the file if unusable
+        from ..checkpoint import load_checkpoint  # OSError naming the file if unusable
 
         payload = load_checkpoint(source)
         return _from_payload(payload, str(source))

@@ -37,7 +37,7 @@ class FineTune:
                  freeze: int | None = None, freeze_part: str | None = None,
                  backbone_lr: float | None = None,
                  resume: str | os.PathLike | None = None) -> None:
-        from ..train.checkpoint import load_checkpoint
+        from ..checkpoint import load_checkpoint
 
         self.model_kind, self.init = model_kind, None if init is None else str(init)
         self.payload: dict[str, Any] | None = None   # the init checkpoint, when it is read

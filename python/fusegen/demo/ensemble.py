@@ -1,4 +1,4 @@
-"""A short ensemble step for the end-to-end demo, on models the demo has already trained."""
+"""The demo's ensemble step, on models the demo has already trained."""
 
 from __future__ import annotations
 
@@ -10,13 +10,17 @@ from typing import Any
 
 import torch
 
-from .ensemble import Ensemble, format_table, soup
+from ..data import add_noise, extract_patches, load_dataset, photo, save_grid
+from ..load import load
+from ..metrics import FeatureExtractor, evaluate
+from ..models import Ensemble, NLMDenoiser, format_report, soup
+from ..train import train
 
 SIGMA = 25.0
 VALIDATION_PHOTOS = ("coins", "moon")  # unseen by fusegen's DnCNN recipe, and not the camera
 
 
-def ensemble_demo(out_dir: str | os.PathLike, dncnn_checkpoint: str | os.PathLike | None = None,
+def step_ensemble(out_dir: str | os.PathLike, dncnn_checkpoint: str | os.PathLike | None = None,
                   gan_checkpoints: Sequence[str | os.PathLike] = (), device: str = "cpu",
                   samples: int = 400, seed: int = 0, vae_steps: int = 100) -> dict[str, Any]:
     """Ensemble trained models and measure them beside their members, in about 10-30 s on a CPU.
@@ -60,16 +64,12 @@ def ensemble_demo(out_dir: str | os.PathLike, dncnn_checkpoint: str | os.PathLik
 
 
 def _denoise_part(out: Path, checkpoint, device: str, seed: int) -> dict[str, Any]:
-    from ..data import extract_patches, photo, save_grid
-    from ..load import load
-    from .nlm_denoiser import NLMDenoiser
-
     g = torch.Generator().manual_seed(seed)
     val_clean = extract_patches([photo(n) for n in VALIDATION_PHOTOS], 64, stride=64)
     val_clean = val_clean[torch.randperm(len(val_clean), generator=g)[:48]]
-    val_noisy = val_clean + torch.randn(val_clean.shape, generator=g) * SIGMA / 255.0
+    val_noisy = add_noise(val_clean, SIGMA, g)
     clean = photo("camera")
-    noisy = clean + torch.randn(clean.shape, generator=g) * SIGMA / 255.0
+    noisy = add_noise(clean, SIGMA, g)
     ens = Ensemble([NLMDenoiser(SIGMA), load(checkpoint, device)], names=["NLM", "DnCNN"]).to(device)
     ens.fit_weights(val_noisy.to(device), val_clean.to(device))
     rows = ens.report(noisy[None].to(device), clean[None].to(device), baselines={"equal weights": None})
@@ -79,7 +79,7 @@ def _denoise_part(out: Path, checkpoint, device: str, seed: int) -> dict[str, An
     nlm, dncnn = (m.denoise(noisy.to(device)).cpu() for m in ens.members)
     save_grid(torch.stack([clean, noisy.clamp(0, 1), nlm, dncnn, restored]), out / "ensemble-camera.png",
               nrow=5)
-    table = format_table(rows)
+    table = format_report(rows)
     weights = ens.weights.tolist()
     print(f"NLM + DnCNN average, weights learned by least squares on {len(val_noisy)} patches of "
           f"{' and '.join(VALIDATION_PHOTOS)}: NLM {weights[0]:.2f}, DnCNN {weights[1]:.2f}; camera at "
@@ -93,8 +93,6 @@ def _denoise_part(out: Path, checkpoint, device: str, seed: int) -> dict[str, An
 
 def _mixture_part(out: Path, checkpoints, device: str, samples: int, seed: int, vae_steps: int
                   ) -> dict[str, Any]:
-    from ..load import load
-
     members, names = [], []
     for path in checkpoints:
         model = load(path, device)
@@ -106,8 +104,6 @@ def _mixture_part(out: Path, checkpoints, device: str, samples: int, seed: int, 
     if len(members) < 2:
         if vae_steps <= 0:
             return {"skipped": "the generator checkpoints hold one distinct model: nothing to mix"}
-        from ..train import train
-
         config = members[0].config
         print(f"the generator checkpoints hold one distinct model; training a VAE ({vae_steps} steps) "
               f"as a second member")
@@ -126,9 +122,6 @@ def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 
 
 def _mixture(members, names, device: str, samples: int, seed: int) -> dict[str, Any]:
-    from ..data import load_dataset
-    from ..metrics import FeatureExtractor, evaluate
-
     config = members[0].config
     real = load_dataset("digits", image_size=config["image_size"], channels=config["channels"])
     order = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))
@@ -152,7 +145,7 @@ def _mixture(members, names, device: str, samples: int, seed: int) -> dict[str, 
                                                  "recall", "density", "coverage")}})
     except ValueError as exc:  # different architectures: no soup row
         print(f"(no soup: {exc})")
-    table = format_table(rows)
+    table = format_report(rows)
     print(f"mixture of {', '.join(names)} (weights learned by MMD: "
           f"{', '.join(f'{w:.2f}' for w in ens.weights.tolist())}) against {len(report_real)} held-out "
           f"digits, {samples} samples per row, {extractor.description}:\n{table}")

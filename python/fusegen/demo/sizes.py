@@ -1,0 +1,40 @@
+"""The demo's sizes: one dataclass, passed to :func:`fusegen.demo.run`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DemoSizes:
+    """How long each demo step trains and how big its models are.
+
+    The defaults keep the whole demo to a few minutes on a 2-core CPU; :meth:`quick` shrinks
+    every step to a few training steps (a smoke test of the whole pipeline in well under a
+    minute, with meaningless figures).
+    """
+
+    gan_steps: int = 600
+    gan_width: int = 32
+    gan_size: int = 16
+    gan_mode_seeking: float = 0.1
+    dncnn_steps: int = 1500
+    dncnn_depth: int = 8
+    dncnn_width: int = 32
+    dncnn_batch: int = 16
+    speed_size: int = 32  # the DCGAN timed fused against eager
+    speed_width: int = 64
+    speed_batch: int = 64
+    metrics_epochs: int = 8  # of the digit classifier whose features the metrics use
+    ensemble_samples: int = 400
+    ensemble_vae_steps: int = 100
+    active_rounds: int = 6
+    active_learner_steps: int = 120
+    transfer_steps: int = 20
+
+    @classmethod
+    def quick(cls) -> DemoSizes:
+        """A few training steps per model: checks that every step runs, figures mean nothing."""
+        return cls(gan_steps=4, gan_width=4, dncnn_steps=4, dncnn_depth=3, dncnn_width=4, dncnn_batch=4,
+                   speed_size=16, speed_width=4, speed_batch=8, metrics_epochs=1, ensemble_samples=80,
+                   ensemble_vae_steps=2, active_rounds=1, active_learner_steps=5, transfer_steps=2)

@@ -1,0 +1,253 @@
+"""Ensemble weights on the probability simplex: checking them, and learning them from data.
+
+For restoration models, by least squares on validation pairs (exact on the simplex); for
+generators, by minimising the squared MMD between the mixture's features and real features
+(exact on the simplex).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+
+import torch
+
+# Learned weights are softmax(logits); a zero weight becomes this logit (softmax ~1e-30 of it).
+ZERO_LOGIT = -70.0
+# Above this many members, simplex_qp solves by projected gradient instead of enumerating supports.
+_MAX_ENUMERATED = 12
+
+
+def normalize_weights(weights: object, k: int, name: str = "weights") -> torch.Tensor:
+    """``weights`` as a float64 (k,) tensor on the simplex: checked, then divided by their sum.
+
+    ``None`` gives uniform weights 1/k. Otherwise k finite numbers >= 0, not all 0 (``[3, 1]``
+    and ``[0.75, 0.25]`` are the same weights). Raises ``ValueError``/``TypeError`` naming
+    ``name``, what was expected and what came.
+    """
+    if weights is None:
+        return torch.full((k,), 1.0 / k, dtype=torch.float64)
+    if isinstance(weights, torch.Tensor):
+        if not (weights.is_floating_point() or weights.dtype in (torch.int32, torch.int64)):
+            raise TypeError(f"{name} must hold real numbers, got a {weights.dtype} tensor")
+        w = weights.detach().to("cpu", torch.float64).flatten() if weights.dim() <= 1 else None
+        if w is None:
+            raise ValueError(f"{name} must have shape ({k},), got {tuple(weights.shape)}")
+    else:
+        if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence):
+            raise TypeError(f"{name} must be a sequence of {k} numbers or a tensor, got "
+                            f"{type(weights).__name__}")
+        try:
+            w = torch.tensor([float(v) for v in weights], dtype=torch.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be numbers, got {list(weights)!r}") from None
+    if w.numel() != k:
+        raise ValueError(f"{name} must have one weight per member ({k}), got {w.numel()}: {w.tolist()}")
+    if not torch.isfinite(w).all():
+        raise ValueError(f"{name} must be finite, got {w.tolist()}")
+    if (w < 0).any():
+        raise ValueError(f"{name} must be >= 0 (they are mixture proportions / convex "
+                         f"combination weights), got {w.tolist()}")
+    total = float(w.sum())
+    if total <= 0:
+        raise ValueError(f"{name} must not all be 0, got {w.tolist()}")
+    return w / total
+
+
+def _project_to_simplex(v: torch.Tensor) -> torch.Tensor:
+    """Euclidean projection of v (K,) onto {w >= 0, sum w = 1} (Held et al. / Duchi et al. 2008)."""
+    u, _ = torch.sort(v, descending=True)
+    css = u.cumsum(0) - 1
+    ind = torch.arange(1, len(v) + 1, dtype=v.dtype, device=v.device)
+    rho = int((u - css / ind > 0).nonzero().max())
+    theta = css[rho] / (rho + 1)
+    return (v - theta).clamp_min(0)
+
+
+def simplex_qp(A: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The minimiser of ``w^T A w - 2 b^T w`` over the simplex ``{w >= 0, sum w = 1}``.
+
+    Both weight-learning objectives are this quadratic: least squares on validation outputs and
+    the squared MMD of a mixture. ``A`` (K, K) is made symmetric positive semi-definite (its
+    negative eigenvalues, from estimation noise, are clamped to 0) plus a 1e-9 relative ridge,
+    so the problem is convex with one minimiser. Up to 12 members the solution is exact: the
+    minimiser restricted to its support solves the equality-constrained problem there, so every
+    support's KKT system is solved and the best feasible one kept (at most 4095 K-by-K solves).
+    Beyond that, accelerated projected gradient (5000 iterations) gives it to high accuracy.
+
+    Returns float64 (K,) weights on the simplex.
+    """
+    A = torch.as_tensor(A, dtype=torch.float64).cpu()
+    b = torch.as_tensor(b, dtype=torch.float64).cpu().flatten()
+    K = b.numel()
+    if A.shape != (K, K):
+        raise ValueError(f"A must be ({K}, {K}) for b of {K} entries, got {tuple(A.shape)}")
+    if not (torch.isfinite(A).all() and torch.isfinite(b).all()):
+        raise ValueError("A and b must be finite")
+    A = (A + A.T) / 2
+    values, vectors = torch.linalg.eigh(A)
+    A = (vectors * values.clamp_min(0)) @ vectors.T
+    scale = max(float(A.diagonal().abs().mean()), float(b.abs().max()), 1e-300)
+    A = A + 1e-9 * scale * torch.eye(K, dtype=torch.float64)
+
+    def objective(w: torch.Tensor) -> float:
+        return float(w @ A @ w - 2 * b @ w)
+
+    if K > _MAX_ENUMERATED:
+        return _simplex_qp_projected(A, b)
+    best, best_value = None, math.inf
+    for size in range(1, K + 1):
+        for support in itertools.combinations(range(K), size):
+            s = list(support)
+            kkt = torch.zeros(size + 1, size + 1, dtype=torch.float64)
+            kkt[:size, :size] = 2 * A[s][:, s]
+            kkt[:size, size] = 1
+            kkt[size, :size] = 1
+            rhs = torch.cat([2 * b[s], torch.ones(1, dtype=torch.float64)])
+            try:
+                solution = torch.linalg.solve(kkt, rhs)
+            except RuntimeError:  # singular: another support holds the minimiser
+                continue
+            if (solution[:size] < -1e-12).any():
+                continue
+            w = torch.zeros(K, dtype=torch.float64)
+            w[s] = solution[:size].clamp_min(0)
+            w = w / w.sum()
+            value = objective(w)
+            if value < best_value:
+                best, best_value = w, value
+    if best is None:  # cannot happen for a positive definite A; be safe
+        return _simplex_qp_projected(A, b)
+    return best
+
+
+def _simplex_qp_projected(A: torch.Tensor, b: torch.Tensor, iterations: int = 5000) -> torch.Tensor:
+    """FISTA with simplex projections for ``simplex_qp`` (any K)."""
+    K = b.numel()
+    step = 1.0 / (2 * float(torch.linalg.eigvalsh(A).max()) + 1e-300)
+    w = torch.full((K,), 1.0 / K, dtype=torch.float64)
+    y, t = w.clone(), 1.0
+    for _ in range(iterations):
+        w_next = _project_to_simplex(y - step * (2 * A @ y - 2 * b))
+        t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
+        y = w_next + (t - 1) / t_next * (w_next - w)
+        w, t = w_next, t_next
+    return w
+
+
+def _gram(outputs: Sequence[torch.Tensor], target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """``A = Y Y^T / P``, ``b = Y t / P``, ``c = t.t / P`` of flattened outputs Y (K, P), in float64."""
+    ys = [o.detach().flatten().double() for o in outputs]
+    t = target.detach().flatten().double().to(ys[0].device)
+    P = t.numel()
+    Y = torch.stack(ys)
+    return (Y @ Y.T).cpu() / P, (Y @ t).cpu() / P, float(t @ t) / P
+
+
+def least_squares_weights(outputs: torch.Tensor | Sequence[torch.Tensor],
+                          target: torch.Tensor) -> torch.Tensor:
+    """Weights on the simplex minimising ``mean((sum_k w_k outputs[k] - target)^2)``.
+
+    Args:
+        outputs: the K members' outputs, a list of same-shaped tensors or one (K, ...) tensor.
+        target: what they should be (the clean images), of one output's shape.
+
+    The mean squared error over all pixels is the quantity whose log is the PSNR of the set taken
+    as one signal, so these weights maximise that PSNR. Constrained to the simplex (a convex
+    combination, solved exactly by :func:`simplex_qp`): the output stays in the members' range,
+    and on the fitting data the result is never worse than the best member (each member alone is
+    a feasible point). Unconstrained least squares could extrapolate with negative weights,
+    which over-fits a small validation set.
+    """
+    outputs = list(outputs.unbind(0)) if isinstance(outputs, torch.Tensor) else list(outputs)
+    if not outputs:
+        raise ValueError("outputs must hold at least one member's output, got none")
+    for k, o in enumerate(outputs):
+        if o.shape != target.shape:
+            raise ValueError(f"outputs[{k}] must have the target's shape {tuple(target.shape)}, "
+                             f"got {tuple(o.shape)}")
+    A, b, _ = _gram(outputs, target)
+    return simplex_qp(A, b)
+
+
+def _kernel_mean(x: torch.Tensor, y: torch.Tensor, same: bool, chunk: int = 2048) -> float:
+    """Mean of KID's kernel ``(x.y / d + 1)^3`` over pairs; without the diagonal when ``same``."""
+    d = x.shape[1]
+    total = 0.0
+    for start in range(0, x.shape[0], chunk):
+        block = torch.addmm(torch.ones((), dtype=torch.float64, device=x.device),
+                            x[start:start + chunk], y.T, alpha=1.0 / d).pow_(3)
+        total += float(block.sum())
+    if same:
+        diagonal = ((x * x).sum(1) / d + 1).pow(3).sum()
+        n = x.shape[0]
+        return (total - float(diagonal)) / (n * (n - 1))
+    return total / (x.shape[0] * y.shape[0])
+
+
+def mmd_quadratic(member_features: Sequence[torch.Tensor], real_features: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """``(A, b, c)`` with ``MMD^2(sum_k w_k P_k, P_real) = w^T A w - 2 b^T w + c`` (KID's kernel).
+
+    ``A[j, k]`` is the mean kernel between members j and k's features (unbiased: without the
+    ``k(x, x)`` terms when j = k), ``b[k]`` the mean kernel between member k's features and the
+    real ones, ``c`` the real set's within-set mean. Float64.
+    """
+    feats = [_check_features(f, f"member_features[{k}]") for k, f in enumerate(member_features)]
+    real = _check_features(real_features, "real_features")
+    if not feats:
+        raise ValueError("member_features must hold one (n, d) tensor per member, got none")
+    for k, f in enumerate(feats):
+        if f.shape[1] != real.shape[1]:
+            raise ValueError(f"member_features[{k}] has {f.shape[1]} features, real_features has "
+                             f"{real.shape[1]}: use one feature extractor")
+    feats = [f.double().to(real.device) for f in feats]
+    real = real.double()
+    K = len(feats)
+    A = torch.zeros(K, K, dtype=torch.float64)
+    for j in range(K):
+        for k in range(j, K):
+            A[j, k] = A[k, j] = _kernel_mean(feats[j], feats[k], same=j == k)
+    b = torch.tensor([_kernel_mean(f, real, same=False) for f in feats], dtype=torch.float64)
+    return A, b, _kernel_mean(real, real, same=True)
+
+
+def mmd_mixture_weights(member_features: Sequence[torch.Tensor], real_features: torch.Tensor
+                        ) -> torch.Tensor:
+    """Mixture proportions on the simplex minimising the squared MMD between the mixture of the
+    members' feature distributions and the real one, with the kernel of :func:`fusegen.metrics.kid`.
+
+    Why MMD rather than the Fréchet distance: a mixture's feature distribution is the
+    w-weighted mixture of the members' distributions, so its squared MMD to the real data is a
+    quadratic in w (:func:`mmd_quadratic`), convex, solved exactly on the simplex from K
+    samples sets drawn once. The Fréchet distance of a mixture goes through its covariance
+    ``sum_k w_k (S_k + m_k m_k^T) - m m^T`` and a matrix square root: non-convex in w, it needs
+    an iterative search and re-fitted Gaussians, and Gaussians describe a multi-modal mixture
+    poorly. MMD also has no small-sample bias (the within-member terms are unbiased).
+
+    Args:
+        member_features: K tensors (n_k, d), features of samples drawn from each member.
+        real_features: (n, d) features of real images, from the same extractor.
+    """
+    A, b, _ = mmd_quadratic(member_features, real_features)
+    return simplex_qp(A, b)
+
+
+def _check_features(f: object, name: str) -> torch.Tensor:
+    if not isinstance(f, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (n, d), got {type(f).__name__}")
+    if f.dim() != 2 or f.shape[0] < 2:
+        raise ValueError(f"{name} must have shape (n, d) with n >= 2, got {tuple(f.shape)}")
+    if not f.is_floating_point():
+        raise TypeError(f"{name} must be floating point, got {f.dtype}")
+    if not torch.isfinite(f).all():
+        raise ValueError(f"{name} holds non-finite values")
+    return f
+
+
+def weight_logits(w: torch.Tensor) -> torch.Tensor:
+    """Logits whose softmax is ``w`` (the parametrisation of learnable weights)."""
+    return torch.where(w > 0, w.clamp_min(1e-30).log(), torch.full_like(w, ZERO_LOGIT))
+
+
