@@ -42,9 +42,8 @@ demo: install
 	$(PY) -m fusegen demo --out demo-output
 
 bench: install
-	$(PY) benchmarks/report.py
-	$(PY) benchmarks/nlm_table.py
-	$(PY) benchmarks/conv_table.py
+	$(PY) -m fusegen bench
+	$(PY) -m pytest benchmarks -q -m "not slow"
 
 $(CUDA_VENV)/.deps: Makefile
 	test -x $(CUDA_VENV)/bin/python || $(PYTHON_BOOT) -m venv $(CUDA_VENV)
