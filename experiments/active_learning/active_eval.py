@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from fusegen.active import (LabelOracle, LearnerConfig, format_table, generated_label_accuracy,
+from fusegen.active import (LabelOracle, LearnerConfig, format_results, generated_label_accuracy,
                             generation_check, plot_learning_curves, run_active_learning, split_pool,
                             summarize, train_conditional_generator, train_judge)
 from fusegen.data import load_dataset
@@ -162,7 +162,7 @@ def main() -> int:
     lines = [f"Active learning on digits 16x16: pool 1,397, test 400, {args.initial} initial + "
              f"{args.rounds} rounds x {args.per_round} = {budget} labels, seeds 0..{args.seeds - 1}; "
              f"columns are labels bought, cells test accuracy (mean ± std over seeds).", "",
-             format_table(results), "",
+             format_results(results), "",
              "| strategy | fit s / run | query s / run |", "|---|---|---|"]
     lines += [f"| {k} | {v['fit_seconds']:.1f} | {v['query_seconds']:.1f} |" for k, v in summary.items()]
     if generation:

@@ -36,8 +36,9 @@ import torch.nn.functional as F
 import fusegen
 from fusegen.data import NoisyPairs, digits, extract_patches, photo, write_image
 from fusegen.metrics import FeatureExtractor, psnr
-from fusegen.models import Ensemble, NLMDenoiser, format_table
+from fusegen.models import Ensemble, NLMDenoiser, format_report
 from fusegen.ops import weighted_sum
+from fusegen.tables import format_table
 from fusegen.train import TEST_PHOTOS, TRAIN_PHOTOS, train
 
 SIGMA = 25.0
@@ -99,14 +100,14 @@ def best_weights(outputs: list[list[torch.Tensor]], clean: list[torch.Tensor], s
 
 
 def psnr_table(rows: list[dict]) -> str:
-    head = "| | weights | " + " | ".join(TEST_PHOTOS) + " | mean PSNR (dB) | mean SSIM |"
-    lines = [head, "|" + "---|" * (len(TEST_PHOTOS) + 4)]
+    cells = []
     for r in rows:
         w = r["weights"]
         w = "" if w is None else ("/".join(f"{x:.2f}" for x in w) if isinstance(w, list) else f"{w:.2f}")
-        lines.append(f"| {r['name']} | {w} | " + " | ".join(f"{r[n]:.2f}" for n in TEST_PHOTOS)
-                     + f" | **{r['psnr']:.2f}** | {r['ssim']:.4f} |")
-    return "\n".join(lines)
+        cells.append([r["name"], w, *(f"{r[n]:.2f}" for n in TEST_PHOTOS), f"{r['psnr']:.2f}",
+                      f"{r['ssim']:.4f}"])
+    header = ["", "weights", *TEST_PHOTOS, "mean PSNR (dB)", "mean SSIM"]
+    return format_table(header, cells, markdown=True, right=range(2, len(header)))
 
 
 # ----------------------------------------------------------------------------- restoration
@@ -274,7 +275,7 @@ def main() -> None:
             print(f"\n## Generators: mixture of a DCGAN and two VAEs on digits 16x16 "
                   f"({g['samples_per_row']} samples per row vs {g['real_report']} held-out real digits; "
                   f"{g['extractor']})\n")
-            print(format_table(g["rows"], markdown=True))
+            print(format_report(g["rows"], markdown=True))
     report["total_seconds"] = time.perf_counter() - started
     path = out / "report.json"
     if path.exists():  # sections run separately accumulate in one report

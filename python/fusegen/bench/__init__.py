@@ -32,6 +32,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..tables import format_table
 from ..timing import interleaved_median_seconds
 
 SUITES = ("conv", "weighted-sum", "nlm", "gan-step", "ema")
@@ -266,11 +267,10 @@ def machine_name(device: str | torch.device = "cpu") -> str:
 
 def format_rows(rows: list[Row]) -> str:
     """A markdown table: fusegen's time and its speed-up over each anchor."""
-    lines = ["| suite | case | pass | fusegen ms | speed-up over |", "|---|---|---|---:|---|"]
-    for row in rows:
-        versus = ", ".join(f"{name} {x:.2f}x" for name, x in row.speedups().items())
-        lines.append(f"| {row.suite} | {row.case} | {row.mode} | {row.seconds['fusegen'] * 1e3:.2f} | {versus} |")
-    return "\n".join(lines)
+    cells = [[row.suite, row.case, row.mode, f"{row.seconds['fusegen'] * 1e3:.2f}",
+              ", ".join(f"{name} {x:.2f}x" for name, x in row.speedups().items())] for row in rows]
+    return format_table(["suite", "case", "pass", "fusegen ms", "speed-up over"], cells,
+                        markdown=True, right=[3])
 
 
 def rows_as_dicts(rows: list[Row]) -> list[dict[str, Any]]:

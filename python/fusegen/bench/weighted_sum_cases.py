@@ -1,7 +1,7 @@
 """The weighted-sum benchmark cases and the formulations they are measured against.
 
-Shared by ``fusegen bench weighted-sum`` and the scripts in the repository's benchmarks/ folder
-(the pytest-benchmark suite bench_weighted_sum.py and the ratio table report.py).
+Shared by ``fusegen bench weighted-sum`` and the repository's pytest-benchmark suite
+benchmarks/bench_weighted_sum.py (which also times the memory ceiling, :func:`clone_of_same_bytes`).
 """
 
 from __future__ import annotations
