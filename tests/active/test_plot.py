@@ -31,3 +31,12 @@ def test_single_result_and_bad_input(tmp_path):
                         ActiveResult("random", 1, [1, 3], [0.1, 0.2])]}
     with pytest.raises(ValueError, match="different label counts"):
         plot_learning_curves(mixed, tmp_path / "mixed.png")
+
+
+def test_missing_matplotlib_is_a_clear_error(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    with pytest.raises(ImportError, match="needs matplotlib: pip install matplotlib"):
+        plot_learning_curves(_runs(), tmp_path / "curve.png")
+    assert not (tmp_path / "curve.png").exists()

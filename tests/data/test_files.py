@@ -88,3 +88,32 @@ def test_read_image_and_grid_roundtrip(tmp_path):
     grid = read_image(tmp_path / "grid.png")
     assert grid.shape == (3, 2 + 2 * 10, 2 + 2 * 10)
     torch.testing.assert_close(grid[:, 2:10, 2:10], images[0], atol=1 / 255, rtol=0)
+
+
+def test_read_image_uint8_and_write_image_round_trip_exactly(tmp_path):
+    from fusegen.data import write_image
+
+    rng = np.random.default_rng(0)
+    grey = torch.from_numpy(rng.integers(0, 256, (1, 9, 13), dtype=np.uint8))
+    colour = torch.from_numpy(rng.integers(0, 256, (3, 7, 5), dtype=np.uint8))
+    for name, image in (("grey.png", grey), ("colour.png", colour)):
+        write_image(image, tmp_path / name)
+        back = read_image(tmp_path / name, dtype=torch.uint8)
+        assert back.dtype == torch.uint8 and torch.equal(back, image)
+        as_float = read_image(tmp_path / name)
+        assert as_float.dtype == torch.float32 and torch.allclose(as_float * 255, image.float())
+    write_image(grey.float() / 255, tmp_path / "float.png")  # floats in [0, 1] round to the same bytes
+    assert torch.equal(read_image(tmp_path / "float.png", dtype=torch.uint8), grey)
+    assert read_image(tmp_path / "colour.png", channels=1).shape == (1, 7, 5)
+
+
+def test_read_and_write_image_errors_name_the_argument(tmp_path):
+    from fusegen.data import write_image
+
+    _png(tmp_path / "a.png", 3)
+    with pytest.raises(ValueError, match="channels must be 1, 3 or None"):
+        read_image(tmp_path / "a.png", channels=2)
+    with pytest.raises(ValueError, match="dtype must be a float dtype or torch.uint8"):
+        read_image(tmp_path / "a.png", dtype=torch.int32)
+    with pytest.raises(ValueError, match=r"image must be a \(C, H, W\) or \(H, W\) tensor"):
+        write_image(torch.zeros(1, 1, 4, 4), tmp_path / "b.png")

@@ -45,10 +45,6 @@ class ActiveResult:
         label counts): the mean accuracy over the budget, in [0, 1]. One round: its accuracy."""
         return area_under_curve(self.labelled, self.accuracy)
 
-    @property
-    def final_accuracy(self) -> float:
-        return self.accuracy[-1]
-
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (no tensors, no model)."""
         return {"strategy": self.strategy, "seed": self.seed, "labelled": list(self.labelled),

@@ -37,11 +37,6 @@ class LabelOracle:
     def __len__(self) -> int:
         return len(self._labels)
 
-    @property
-    def answered(self) -> int:
-        """How many labels the oracle has given."""
-        return sum(len(c) for c in self.calls)
-
     def __call__(self, indices: torch.Tensor) -> torch.Tensor:
         indices = torch.as_tensor(indices).long().cpu()
         self.calls.append(indices.tolist())

@@ -78,13 +78,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..load import load
-    from ..checkpoint import save_model
-    from ..models import Ensemble, NLMDenoiser, format_report
-    from ..models.ensemble import normalize_weights
-
-    device = parse_device(args.device)
+def _check_args(args: argparse.Namespace) -> None:
     if not (math.isfinite(args.sigma) and args.sigma > 0):
         raise ValueError(f"--sigma must be a number > 0, got {args.sigma}")
     for flag, value, low in (("--patch", args.patch, 11), ("--max-pairs", args.max_pairs, 1),
@@ -96,6 +90,16 @@ def run(args: argparse.Namespace) -> int:
     if args.output and Path(args.output).suffix != ".pt":
         raise ValueError(f"-o must name a .pt file, got {args.output!r}")
 
+
+def run(args: argparse.Namespace) -> int:
+    from ..checkpoint import save_model
+    from ..data import add_noise
+    from ..load import load
+    from ..models import Ensemble, NLMDenoiser
+    from ..models.ensemble import normalize_weights
+
+    device = parse_device(args.device)
+    _check_args(args)
     members = [load(path, device=device) for path in args.checkpoints]
     names = _names(args)
     if args.nlm:
@@ -142,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
                                f"held-out images")
     else:
         images = _restoration_images(args.test, _channels(members))
-        noisy = [_noisy(image, args.sigma, args.seed + 1000 + i).to(device) for i, image in enumerate(images)]
+        noisy = [add_noise(image, args.sigma, torch.Generator().manual_seed(args.seed + 1000 + i)).to(device)
+                 for i, image in enumerate(images)]
         rows = ensemble.report(noisy, [image.to(device) for image in images], baselines=baselines)
         result["report_on"] = f"{args.test}: {len(images)} images at sigma {args.sigma:g}, mean per image"
     result["rows"] = rows
@@ -156,19 +161,25 @@ def run(args: argparse.Namespace) -> int:
         result["output"] = str(path)
     if args.json:
         print(json.dumps(result, default=float))
-        return 0
-    print(f"{ensemble.mode} of {len(members)} members: "
+    else:
+        _print_result(result, ensemble)
+    return 0
+
+
+def _print_result(result: dict, ensemble) -> None:
+    from ..models import format_report
+
+    print(f"{ensemble.mode} of {len(ensemble.members)} members: "
           + ", ".join(f"{n} {w:.3f}" for n, w in zip(ensemble.names, result["weights"])))
     if "fit" in result:
         fit = result["fit"]
         print(f"learned by {fit['method']}: {fit['objective']} {fit['before']:.5g} (before) -> "
               f"{fit['after']:.5g}")
     print(f"measured on {result['report_on']}")
-    print(format_report(rows))
-    if args.output:
+    print(format_report(result["rows"]))
+    if "output" in result:
         what = "soup (one model)" if ensemble.mode == "soup" else "ensemble"
         print(f"wrote the {what} to {result['output']}")
-    return 0
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -210,13 +221,8 @@ def _restoration_images(spec: str, channels: int) -> list[torch.Tensor]:
     return denoising_images(spec, channels)
 
 
-def _noisy(image: torch.Tensor, sigma: float, seed: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return image + torch.randn(image.shape, generator=g) * sigma / 255.0
-
-
 def _validation_pairs(args, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
-    from ..data import extract_patches
+    from ..data import add_noise, extract_patches
 
     images = [im for im in _restoration_images(args.data or "photos", channels)
               if min(im.shape[-2:]) >= args.patch]
@@ -226,8 +232,7 @@ def _validation_pairs(args, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(args.seed)
     if len(clean) > args.max_pairs:
         clean = clean[torch.randperm(len(clean), generator=g)[:args.max_pairs]]
-    noisy = clean + torch.randn(clean.shape, generator=g) * args.sigma / 255.0
-    return noisy, clean
+    return add_noise(clean, args.sigma, g), clean
 
 
 def _image_halves(args, member):

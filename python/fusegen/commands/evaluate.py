@@ -7,12 +7,10 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ._common import parse_device
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 # (key, label, which way is better) in the order printed.
 ROWS = [
@@ -147,25 +145,23 @@ def load_images(path: str) -> tuple[torch.Tensor, torch.Tensor | None]:
 
 
 def _load_folder(folder: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
-    from .denoise import _pillow
+    from PIL import Image
 
-    Image = _pillow()
+    from ..data import read_image
+    from ..data.files import GREY_MODES, IMAGE_SUFFIXES
+
     files = sorted(f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise ValueError(f"{folder}: no image files found")
     grey = True
     for f in files:
         with Image.open(f) as im:
-            grey = grey and im.mode in ("1", "L", "I", "I;16", "F", "LA")
-    arrays = []
-    for f in files:
-        with Image.open(f) as im:
-            arrays.append(np.asarray(im.convert("L" if grey else "RGB"), dtype=np.uint8))
+            grey = grey and im.mode in GREY_MODES
+    arrays = [read_image(f, channels=1 if grey else 3) for f in files]
     if len({a.shape for a in arrays}) > 1:
         raise ValueError(f"{folder}: images must all have one size, found "
-                         f"{sorted({a.shape[:2] for a in arrays})}")
-    images = torch.from_numpy(np.stack(arrays)).float() / 255
-    images = images[:, None] if grey else images.permute(0, 3, 1, 2)
+                         f"{sorted({tuple(a.shape[1:]) for a in arrays})}")
+    images = torch.stack(arrays)
     # Files one level down, in class folders, give labels (sorted folder names -> 0, 1, ...).
     parents = [f.parent for f in files]
     if all(par.parent == folder for par in parents):

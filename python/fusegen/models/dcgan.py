@@ -19,7 +19,8 @@ from ..nn import FusedConvNormAct
 IMAGE_SIZES = (16, 32, 64)
 
 
-def _check_shape_args(image_size: int, channels: int, num_classes: int) -> int:
+def check_image_shape(image_size: int, channels: int, num_classes: int) -> int:
+    """Checks a generator's image shape; returns the number of x2 upsamplings from 4x4 to it."""
     if image_size not in IMAGE_SIZES:
         raise ValueError(f"image_size must be one of {IMAGE_SIZES}, got {image_size!r}")
     if channels not in (1, 3):
@@ -61,7 +62,7 @@ class DCGANGenerator(nn.Module):
     def __init__(self, latent_dim: int = 100, channels: int = 1, image_size: int = 32,
                  width: int = 64, num_classes: int = 0, embed_dim: int = 16) -> None:
         super().__init__()
-        doublings = _check_shape_args(image_size, channels, num_classes)
+        doublings = check_image_shape(image_size, channels, num_classes)
         self.latent_dim, self.num_classes = latent_dim, num_classes
         self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None
         in_dim = latent_dim + (embed_dim if num_classes else 0)
@@ -96,7 +97,7 @@ class DCGANDiscriminator(nn.Module):
     def __init__(self, channels: int = 1, image_size: int = 32, width: int = 64,
                  num_classes: int = 0, spectral_norm: bool = False) -> None:
         super().__init__()
-        doublings = _check_shape_args(image_size, channels, num_classes)
+        doublings = check_image_shape(image_size, channels, num_classes)
         self.num_classes = num_classes
         norm = "none" if spectral_norm else "batch"
         blocks = [FusedConvNormAct(channels, width, 4, 2, 1, bias=False, norm="none",

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..nn import FusedConvNormAct
-from .dcgan import _check_shape_args, resolve_labels
+from .dcgan import check_image_shape, resolve_labels
 
 
 class ConvVAE(nn.Module):
@@ -32,7 +32,7 @@ class ConvVAE(nn.Module):
                  width: int = 32, num_classes: int = 0, embed_dim: int = 16,
                  beta: float = 1.0) -> None:
         super().__init__()
-        halvings = _check_shape_args(image_size, channels, num_classes)
+        halvings = check_image_shape(image_size, channels, num_classes)
         self.config = dict(channels=channels, image_size=image_size, latent_dim=latent_dim,
                            width=width, num_classes=num_classes, embed_dim=embed_dim, beta=beta)
         self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None

@@ -57,10 +57,6 @@ def wrap(module: nn.Module, ctx: Distributed, device: torch.device) -> nn.Module
     return nn.parallel.DistributedDataParallel(module, device_ids=ids)
 
 
-def unwrap(module: nn.Module) -> nn.Module:
-    return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
-
-
 def no_sync(module: nn.Module):
     """Skip the gradient all-reduce for the forward/backward inside (e.g. the discriminator
     while the generator is trained: those gradients are thrown away)."""

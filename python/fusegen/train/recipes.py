@@ -105,6 +105,8 @@ def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int
         beta) are those of the checkpoint the run starts from (``resume``, else ``init``).
         The remaining arguments are :class:`TrainSettings` fields.
     """
+    # One function on purpose: it is the one place where the CLI's flat options become a model,
+    # a task and trainer settings; most of its length is the argument list and this docstring.
     kind = KIND_ALIASES.get(kind, kind)
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
