@@ -71,7 +71,7 @@ def main() -> int:
     parser.add_argument("--initial", type=int, default=20)
     parser.add_argument("--per-round", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--generate", choices=("vae", "gan", "none"), default="vae",
+    parser.add_argument("--generate", choices=("vae", "dcgan", "none"), default="vae",
                         help="conditional generator of the generation link (default: vae)")
     parser.add_argument("--generate-steps", type=int, default=300)
     parser.add_argument("--ablation", action="store_true",

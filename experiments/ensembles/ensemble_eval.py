@@ -203,7 +203,7 @@ def evaluate_soup(args, checkpoint: Path) -> dict:
 # ----------------------------------------------------------------------------- generators
 
 # (name, kind, seed, steps key, train() options): conditional models of the digits, 16x16.
-MEMBERS = (("DCGAN", "gan", 0, "gan_steps", {"width": 32}),
+MEMBERS = (("DCGAN", "dcgan", 0, "gan_steps", {"width": 32}),
            ("VAE, latent 16", "vae", 0, "vae_steps", {"width": 32, "latent_dim": 16}),
            ("VAE, latent 4", "vae", 1, "vae_steps", {"width": 32, "latent_dim": 4}))
 

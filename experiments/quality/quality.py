@@ -81,7 +81,7 @@ def evaluate_gan(out: Path, steps: int, image_size: int, width: int, batch_size:
     real = digits(image_size=image_size)
     classifier, judge_accuracy = train_classifier(real.images, real.labels)
     started = time.perf_counter()
-    summary = train("gan", "digits", out / "gan", steps, conditional=True, image_size=image_size,
+    summary = train("dcgan", "digits", out / "gan", steps, conditional=True, image_size=image_size,
                     width=width, batch_size=batch_size, spectral_norm=spectral_norm,
                     mode_seeking=mode_seeking, device="cpu",
                     seed=0, sample_every=steps // 4,

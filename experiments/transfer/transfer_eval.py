@@ -169,7 +169,7 @@ def evaluate_gan(out: Path, size: str) -> dict:
     feats = {c: judge.extract(real.images[(real.labels >= c) & (real.labels < c + 5)]) for c in (0, 5)}
     common = dict(device="cpu", seed=0, progress=False, conditional=True, **GAN)
     started = time.perf_counter()
-    pre = train("gan", "digits", out / "gan-pre0-4", pre_steps, classes=[0, 1, 2, 3, 4], **common)
+    pre = train("dcgan", "digits", out / "gan-pre0-4", pre_steps, classes=[0, 1, 2, 3, 4], **common)
     pre_seconds = time.perf_counter() - started
     init = out / "gan-pre0-4" / "last.pt"
     pre_scores = _gan_scores(init, judge, feats[0], 0)
@@ -184,7 +184,7 @@ def evaluate_gan(out: Path, size: str) -> dict:
 
     def make_run(arm, steps, kwargs, resume):
         extra = {"resume": folder(arm) / "last.pt"} if resume else kwargs
-        return train("gan", "digits", folder(arm), steps, classes=[5, 6, 7, 8, 9], **common, **extra)
+        return train("dcgan", "digits", folder(arm), steps, classes=[5, 6, 7, 8, 9], **common, **extra)
 
     def evaluate(arm, steps):
         return _gan_scores(folder(arm) / "last.pt", judge, feats[5], 5)
