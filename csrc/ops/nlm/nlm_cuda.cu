@@ -16,11 +16,13 @@
 #include "ops/nlm/nlm.h"
 
 #include "common/checks.h"
+#include "common/device_op.h"
 
 #include <ATen/Dispatch.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
 
 #include <algorithm>
 #include <cuda_runtime.h>
@@ -192,12 +194,21 @@ void launch(const at::Tensor& padded, const Params& p, at::Tensor& out) {
   }
 }
 
-}  // namespace
-
 void denoise_cuda(const at::Tensor& padded, const Params& p, at::Tensor& out) {
+  TORCH_CHECK_VALUE(padded.numel() < (int64_t{1} << 31),
+                    "image is too large for the CUDA kernel's 32-bit indices: the padded image "
+                    "has ", padded.numel(), " elements");
   const c10::cuda::CUDAGuard guard(padded.device());
   AT_DISPATCH_FLOATING_TYPES(padded.scalar_type(), "fusegen::nlm_denoise (CUDA)",
                              [&] { launch<scalar_t>(padded, p, out); });
+}
+
+}  // namespace
+
+const Kernels cuda_kernels{c10::DeviceType::CUDA, &denoise_cuda};
+
+TORCH_LIBRARY_IMPL(fusegen, CUDA, m) {
+  m.impl("nlm_denoise", &OnDevice<Kernels, &cuda_kernels, &nlm_denoise>::call);
 }
 
 }  // namespace fusegen::nlm
