@@ -46,6 +46,8 @@ struct Geometry {
   int groups, group_size; // channel groups per image
 };
 
+// One kernel of ~85 lines on purpose: its phases share registers and shared-memory pointers
+// that splitting into device functions would only pass around.
 template <typename acc_t, bool kSourceInShared>
 __global__ void __launch_bounds__(kThreads)
     nlm_tile_kernel(const acc_t* __restrict__ padded, acc_t* __restrict__ out, Geometry g,
