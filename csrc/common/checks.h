@@ -30,8 +30,8 @@ inline void check_same_device(const at::Tensor& t, const char* name, const at::T
 // The dispatcher picks a kernel by its arguments' devices; after the same-device checks this
 // confirms that the tensors are on the device the kernel was registered for.
 inline void check_device_type(const at::Tensor& t, const char* name, c10::DeviceType expected) {
-  TORCH_CHECK_VALUE(t.device().type() == expected, name, " must be a ", c10::DeviceTypeName(expected),
-                    " tensor for this kernel, got ", t.device());
+  TORCH_CHECK_VALUE(t.device().type() == expected, name, " must be a ",
+                    c10::DeviceTypeName(expected), " tensor for this kernel, got ", t.device());
 }
 
 // The accumulation dtype for a storage dtype: float64 stays, everything else sums in float32.

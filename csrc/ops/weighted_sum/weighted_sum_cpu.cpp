@@ -63,12 +63,13 @@ std::vector<const scalar_t*> data_pointers(const std::vector<at::Tensor>& tensor
 
 void forward_cpu(const Problem& p, at::Tensor& out) {
   FUSEGEN_WITH_BEST_ISA(FUSEGEN_DISPATCH_FLOATS(out.scalar_type(), "fusegen::weighted_sum (CPU)",
-      [&] { isa::forward_kernel<scalar_t>(p, out); }));
+                                                [&] { isa::forward_kernel<scalar_t>(p, out); }));
 }
 
 void backward_cpu(const Problem& p, const at::Tensor& grad, std::vector<at::Tensor>& grad_inputs,
                   at::Tensor& partials) {
-  FUSEGEN_WITH_BEST_ISA(FUSEGEN_DISPATCH_FLOATS(grad.scalar_type(), "fusegen::weighted_sum_backward (CPU)",
+  FUSEGEN_WITH_BEST_ISA(FUSEGEN_DISPATCH_FLOATS(
+      grad.scalar_type(), "fusegen::weighted_sum_backward (CPU)",
       [&] { isa::backward_kernel<scalar_t>(p, grad, grad_inputs, partials); }));
 }
 

@@ -309,17 +309,16 @@ void launch_backward(const Problem& p, const at::Tensor& grad, std::vector<at::T
 
 void forward_cuda(const Problem& p, at::Tensor& out) {
   const c10::cuda::CUDAGuard guard(out.device());
-  FUSEGEN_DISPATCH_FLOATS(out.scalar_type(),
-                                  "fusegen::weighted_sum (CUDA)",
-                                  [&] { launch_forward<scalar_t>(p, out); });
+  FUSEGEN_DISPATCH_FLOATS(out.scalar_type(), "fusegen::weighted_sum (CUDA)",
+                          [&] { launch_forward<scalar_t>(p, out); });
 }
 
 void backward_cuda(const Problem& p, const at::Tensor& grad, std::vector<at::Tensor>& grad_inputs,
                    at::Tensor& partials) {
   const c10::cuda::CUDAGuard guard(grad.device());
-  FUSEGEN_DISPATCH_FLOATS(grad.scalar_type(),
-                                  "fusegen::weighted_sum_backward (CUDA)",
-                                  [&] { launch_backward<scalar_t>(p, grad, grad_inputs, partials); });
+  FUSEGEN_DISPATCH_FLOATS(grad.scalar_type(), "fusegen::weighted_sum_backward (CUDA)", [&] {
+    launch_backward<scalar_t>(p, grad, grad_inputs, partials);
+  });
 }
 
 }  // namespace
