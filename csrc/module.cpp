@@ -2,6 +2,7 @@
 // torch.ops.fusegen (the TORCH_LIBRARY blocks in csrc/ops run at load time); the module
 // itself only reports how it was built.
 
+#include "common/activation.h"
 #include "common/cpu_isa.h"
 
 #include <ATen/Parallel.h>
@@ -44,6 +45,14 @@ py::dict build_info() {
   return info;
 }
 
+// {name: code} of the Activation enum, to check python/fusegen/ops/activations.py against.
+py::dict activation_codes() {
+  py::dict codes;
+  for (int64_t code = 0; code < fusegen::kNumActivations; ++code)
+    codes[fusegen::activation_names[code]] = code;
+  return codes;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -51,7 +60,9 @@ PYBIND11_MODULE(_C, m) {
   m.def("build_info", &build_info,
         "How this extension was built: version, torch version, CUDA, architectures, OpenMP.");
   m.def("num_threads", &at::get_num_threads, "Threads fusegen's CPU kernels use (ATen's setting).");
+  m.def("activation_codes", &activation_codes,
+        "The operators' activation codes, {name: code}, from the C++ Activation enum.");
   m.def("cpu_isa", &fusegen::cpu_isa_name,
-        "Instruction set of the CPU kernel copies in use (norm+activation, weighted sum): "
+        "Instruction set of the CPU kernel copies in use (norm+activation, weighted sum, NLM): "
         "avx512, avx2 or baseline (SSE2); FUSEGEN_CPU_ISA=baseline|avx2 caps it.");
 }

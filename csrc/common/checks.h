@@ -4,6 +4,7 @@
 // Python wrappers) still gets an actionable error rather than a crash.
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/DeviceType.h>
 #include <c10/util/Exception.h>
 
 #include <string>
@@ -24,6 +25,13 @@ inline void check_same_device(const at::Tensor& t, const char* name, const at::T
                               const char* ref_name) {
   TORCH_CHECK_VALUE(t.device() == ref.device(), name, " must be on the same device as ", ref_name,
                     " (", ref.device(), "), got ", t.device());
+}
+
+// The dispatcher picks a kernel by its arguments' devices; after the same-device checks this
+// confirms that the tensors are on the device the kernel was registered for.
+inline void check_device_type(const at::Tensor& t, const char* name, c10::DeviceType expected) {
+  TORCH_CHECK_VALUE(t.device().type() == expected, name, " must be a ",
+                    c10::DeviceTypeName(expected), " tensor for this kernel, got ", t.device());
 }
 
 // The accumulation dtype for a storage dtype: float64 stays, everything else sums in float32.

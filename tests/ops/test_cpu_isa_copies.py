@@ -1,6 +1,6 @@
-"""The norm+activation and weighted-sum CPU kernels are compiled for SSE2, AVX2 and AVX-512 and
-picked at run time; ``FUSEGEN_CPU_ISA=baseline|avx2`` caps the choice. Every copy must give the
-same results."""
+"""The norm+activation, weighted-sum and NLM CPU kernels are compiled for SSE2, AVX2 and AVX-512
+and picked at run time; ``FUSEGEN_CPU_ISA=baseline|avx2`` caps the choice. Every copy must give
+the same results."""
 
 import os
 import subprocess
@@ -13,7 +13,7 @@ import torch
 SCRIPT = textwrap.dedent("""
     import sys, torch
     from fusegen import _C
-    from fusegen.ops import bias_act, norm_act, weighted_sum
+    from fusegen.ops import bias_act, nlm_denoise, norm_act, weighted_sum
     torch.manual_seed(0)
     results = {"isa": _C.cpu_isa()}
     for dtype in (torch.float32, torch.float64, torch.bfloat16):
@@ -40,6 +40,13 @@ SCRIPT = textwrap.dedent("""
             out = weighted_sum(xs, w)
             gx, gw = torch.autograd.grad(out, (xs, w), torch.randn(3, 1000).to(dtype))
             results[f"weighted_sum-{dtype}-{per_sample}"] = (out.detach().float(), torch.cat([gx.float().flatten(), gw.float().flatten()]))
+    for dtype in (torch.float32, torch.float64, torch.uint8):
+        for shape in ((37, 41), (3, 30, 33), (2, 1, 19, 70)):
+            image = torch.rand(shape)
+            image = (image * 255).to(dtype) if dtype == torch.uint8 else image.to(dtype)
+            sigma = 20.0 if dtype == torch.uint8 else 0.08
+            out = nlm_denoise(image, sigma, patch_size=5, search_size=11).float()
+            results[f"nlm-{dtype}-{shape}"] = (out, out.mean(0))
     torch.save(results, sys.argv[1])
 """)
 
@@ -62,7 +69,9 @@ def test_every_instruction_set_copy_gives_the_same_results(tmp_path, isa):
     for key, (out, grad) in widest.items():
         # Reductions sum in a different order with other vector widths: a few ulps apart.
         # The weight gradients are 1,000-term float32 dot products: ~1e-4 relative between orders.
-        if "bfloat16" in key or "float16" in key:
+        if key.startswith("nlm") and "uint8" in key:
+            tol = {"rtol": 0, "atol": 1}  # a sum a few ulps apart may round to the next integer
+        elif "bfloat16" in key or "float16" in key:
             tol = {"rtol": 2e-2, "atol": 2e-2}
         elif key.startswith("weighted_sum") and "float32" in key:
             tol = {"rtol": 1e-4, "atol": 1e-4}

@@ -1,6 +1,6 @@
 // Schema, argument checks and the shared preparation (shape to (N, C, H, W), reflect padding,
-// dtype conversion) for fusegen::nlm_denoise. The arithmetic lives in nlm_cpu.cpp and
-// nlm_cuda.cu.
+// dtype conversion) for fusegen::nlm_denoise, written once for every device. The arithmetic
+// lives in nlm_cpu.cpp and nlm_cuda.cu, which register this front on their kernels.
 
 #include "ops/nlm/nlm.h"
 
@@ -71,9 +71,12 @@ at::Tensor to_image_dtype(at::Tensor result, c10::ScalarType dtype) {
   return result.to(dtype);
 }
 
-at::Tensor nlm_denoise(const at::Tensor& image, double sigma, double h, int64_t patch_size,
-                       int64_t search_size) {
+}  // namespace
+
+at::Tensor nlm_denoise(const Kernels& kernels, const at::Tensor& image, double sigma, double h,
+                       int64_t patch_size, int64_t search_size) {
   check_arguments(image, sigma, h, patch_size, search_size);
+  check_device_type(image, "image", kernels.device);
   if (image.numel() == 0) return at::empty(image.sizes(), image.options());
 
   const Params params{patch_size / 2, search_size / 2, sigma, h};
@@ -87,31 +90,13 @@ at::Tensor nlm_denoise(const at::Tensor& image, double sigma, double h, int64_t 
                                 .index_select(3, reflect_indices(W, R, image.device()))
                                 .contiguous();
   at::Tensor out = at::empty(batch.sizes(), padded.options());
-#ifdef FUSEGEN_WITH_CUDA
-  if (image.is_cuda()) {
-    TORCH_CHECK_VALUE(padded.numel() < (int64_t{1} << 31),
-                      "image is too large for the CUDA kernel's 32-bit indices: the padded image "
-                      "has ", padded.numel(), " elements");
-    denoise_cuda(padded, params, out);
-    return to_image_dtype(out, image.scalar_type()).view(image.sizes());
-  }
-#endif
-  TORCH_CHECK_VALUE(image.is_cpu(), "image must be a CPU or CUDA tensor, got ", image.device());
-  denoise_cpu(padded, params, out);
+  kernels.denoise(padded, params, out);
   return to_image_dtype(out, image.scalar_type()).view(image.sizes());
 }
-
-}  // namespace
 
 TORCH_LIBRARY_FRAGMENT(fusegen, m) {
   m.def(
       "nlm_denoise(Tensor image, float sigma, float h, int patch_size, int search_size) -> Tensor");
 }
-
-TORCH_LIBRARY_IMPL(fusegen, CPU, m) { m.impl("nlm_denoise", &nlm_denoise); }
-
-#ifdef FUSEGEN_WITH_CUDA
-TORCH_LIBRARY_IMPL(fusegen, CUDA, m) { m.impl("nlm_denoise", &nlm_denoise); }
-#endif
 
 }  // namespace fusegen::nlm

@@ -8,6 +8,7 @@
 // (float, or double for float64 images), and write the result in that dtype.
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/DeviceType.h>
 
 namespace fusegen::nlm {
 
@@ -19,12 +20,17 @@ struct Params {
   int64_t margin() const { return patch_radius + search_radius; }
 };
 
+// One device's kernel (nlm_cpu.cpp, nlm_cuda.cu).
 // padded: (N, C, H + 2R, W + 2R) contiguous, R = p.margin(), float or double.
 // out: (N, C, H, W) contiguous, padded's dtype and device.
-void denoise_cpu(const at::Tensor& padded, const Params& p, at::Tensor& out);
+struct Kernels {
+  c10::DeviceType device;
+  void (*denoise)(const at::Tensor& padded, const Params& p, at::Tensor& out);
+};
 
-#ifdef FUSEGEN_WITH_CUDA
-void denoise_cuda(const at::Tensor& padded, const Params& p, at::Tensor& out);
-#endif
+// The operator for any device's kernel (nlm.cpp): checks, padding and conversion, the kernel,
+// and the result in the image's dtype.
+at::Tensor nlm_denoise(const Kernels& kernels, const at::Tensor& image, double sigma, double h,
+                       int64_t patch_size, int64_t search_size);
 
 }  // namespace fusegen::nlm

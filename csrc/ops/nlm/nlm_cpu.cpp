@@ -10,13 +10,18 @@
 //
 // so the cost is O(search^2 * pixels / 2), independent of the patch size, with buffers of a
 // few rows: no per-pixel search-window buffers. Every inner loop runs along a row and is
-// written for the compiler's SIMD vectorizer.
+// written for the compiler's SIMD vectorizer; the kernel is compiled once per instruction set
+// (common/cpu_isa.h) and FUSEGEN_CPU_ISA caps the choice, as for the other CPU kernels.
+
+#include "ops/nlm/nlm.h"
 
 #include "common/cephes_exp.h"
-#include "ops/nlm/nlm.h"
+#include "common/cpu_isa.h"
+#include "common/device_op.h"
 
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
+#include <torch/library.h>
 
 #include <algorithm>
 #include <bit>
@@ -27,39 +32,23 @@
 namespace fusegen::nlm {
 namespace {
 
-// GCC builds a second copy of the kernel for AVX2 (the build's baseline is x86-64's SSE2).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define FUSEGEN_NLM_HAVE_AVX2_BUILD 1
-#else
-#define FUSEGEN_NLM_HAVE_AVX2_BUILD 0
-#endif
+// Copies of the kernel for the baseline, AVX2 and AVX-512 (common/cpu_isa.h): two and four
+// times the SIMD width for the row loops and the float exp polynomial.
+#define FUSEGEN_ISA_KERNEL_BODY "ops/nlm/nlm_cpu_kernel.h"
+#include "common/cpu_isa_copies.inc"
 
-namespace baseline {
-#include "ops/nlm/nlm_cpu_kernel.h"
-}  // namespace baseline
-
-#if FUSEGEN_NLM_HAVE_AVX2_BUILD
-#pragma GCC push_options
-#pragma GCC target("avx2")
-namespace avx2 {
-#include "ops/nlm/nlm_cpu_kernel.h"
-}  // namespace avx2
-#pragma GCC pop_options
-#endif
+void denoise_cpu(const at::Tensor& padded, const Params& p, at::Tensor& out) {
+  FUSEGEN_WITH_BEST_ISA(AT_DISPATCH_FLOATING_TYPES(
+      padded.scalar_type(), "fusegen::nlm_denoise (CPU)",
+      [&] { isa::denoise_kernel<scalar_t>(padded, p, out); }));
+}
 
 }  // namespace
 
-void denoise_cpu(const at::Tensor& padded, const Params& p, at::Tensor& out) {
-#if FUSEGEN_NLM_HAVE_AVX2_BUILD
-  // Twice the SIMD width where the CPU has it (nearly every x86 CPU since 2013).
-  if (__builtin_cpu_supports("avx2")) {
-    AT_DISPATCH_FLOATING_TYPES(padded.scalar_type(), "fusegen::nlm_denoise (CPU, AVX2)",
-                               [&] { avx2::denoise_kernel<scalar_t>(padded, p, out); });
-    return;
-  }
-#endif
-  AT_DISPATCH_FLOATING_TYPES(padded.scalar_type(), "fusegen::nlm_denoise (CPU)",
-                             [&] { baseline::denoise_kernel<scalar_t>(padded, p, out); });
+const Kernels cpu_kernels{c10::DeviceType::CPU, &denoise_cpu};
+
+TORCH_LIBRARY_IMPL(fusegen, CPU, m) {
+  m.impl("nlm_denoise", &OnDevice<Kernels, &cpu_kernels, &nlm_denoise>::call);
 }
 
 }  // namespace fusegen::nlm

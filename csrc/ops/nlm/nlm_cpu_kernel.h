@@ -1,6 +1,6 @@
-// The CPU kernel's body, compiled twice by nlm_cpu.cpp: once for the baseline instruction set
-// and once for AVX2, picked at run time. It has no include guard on purpose and includes
-// nothing: nlm_cpu.cpp includes the headers and opens the namespace.
+// The CPU kernel's body, compiled by nlm_cpu.cpp once per instruction set (baseline, AVX2,
+// AVX-512; common/cpu_isa_copies.inc), picked at run time. It has no include guard on purpose
+// and includes nothing: nlm_cpu.cpp includes the headers and opens the namespace.
 
 // Output rows per task: tall enough that the rows shared by neighbouring strips (the patch and
 // search margins) cost little, short enough to give every core work on one 512x512 image.

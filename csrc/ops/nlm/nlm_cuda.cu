@@ -16,11 +16,13 @@
 #include "ops/nlm/nlm.h"
 
 #include "common/checks.h"
+#include "common/device_op.h"
 
 #include <ATen/Dispatch.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
 
 #include <algorithm>
 #include <cuda_runtime.h>
@@ -44,6 +46,8 @@ struct Geometry {
   int groups, group_size; // channel groups per image
 };
 
+// One kernel of ~85 lines on purpose: its phases share registers and shared-memory pointers
+// that splitting into device functions would only pass around.
 template <typename acc_t, bool kSourceInShared>
 __global__ void __launch_bounds__(kThreads)
     nlm_tile_kernel(const acc_t* __restrict__ padded, acc_t* __restrict__ out, Geometry g,
@@ -192,12 +196,21 @@ void launch(const at::Tensor& padded, const Params& p, at::Tensor& out) {
   }
 }
 
-}  // namespace
-
 void denoise_cuda(const at::Tensor& padded, const Params& p, at::Tensor& out) {
+  TORCH_CHECK_VALUE(padded.numel() < (int64_t{1} << 31),
+                    "image is too large for the CUDA kernel's 32-bit indices: the padded image "
+                    "has ", padded.numel(), " elements");
   const c10::cuda::CUDAGuard guard(padded.device());
   AT_DISPATCH_FLOATING_TYPES(padded.scalar_type(), "fusegen::nlm_denoise (CUDA)",
                              [&] { launch<scalar_t>(padded, p, out); });
+}
+
+}  // namespace
+
+const Kernels cuda_kernels{c10::DeviceType::CUDA, &denoise_cuda};
+
+TORCH_LIBRARY_IMPL(fusegen, CUDA, m) {
+  m.impl("nlm_denoise", &OnDevice<Kernels, &cuda_kernels, &nlm_denoise>::call);
 }
 
 }  // namespace fusegen::nlm

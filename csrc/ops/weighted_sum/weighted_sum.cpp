@@ -1,5 +1,6 @@
 // Schema, argument checks and memory-layout planning for fusegen::weighted_sum and its
-// backward. The arithmetic lives in weighted_sum_cpu.cpp and weighted_sum_cuda.cu.
+// backward, written once for every device. The arithmetic lives in weighted_sum_cpu.cpp and
+// weighted_sum_cuda.cu, which register these fronts on their kernels for their dispatch keys.
 
 #include "ops/weighted_sum/weighted_sum.h"
 
@@ -85,25 +86,21 @@ Problem make_problem(at::TensorList inputs, const at::Tensor& weights, const at:
   return p;
 }
 
-at::Tensor weighted_sum(at::TensorList inputs, const at::Tensor& weights) {
+}  // namespace
+
+at::Tensor weighted_sum(const Kernels& kernels, at::TensorList inputs, const at::Tensor& weights) {
   check_arguments(inputs, weights);
+  check_device_type(inputs[0], "inputs", kernels.device);
   at::Tensor out = allocate_like_inputs(inputs[0], weights.dim() == 2);
   if (out.numel() == 0) return out;
   Problem p = make_problem(inputs, weights, out, /*with_input_data=*/true);
-#ifdef FUSEGEN_WITH_CUDA
-  if (out.is_cuda()) {
-    forward_cuda(p, out);
-    return out;
-  }
-#endif
-  TORCH_CHECK_VALUE(out.is_cpu(), "inputs must be CPU or CUDA tensors, got ", out.device());
-  forward_cpu(p, out);
+  kernels.forward(p, out);
   return out;
 }
 
 std::tuple<std::vector<at::Tensor>, at::Tensor> weighted_sum_backward(
-    const at::Tensor& grad, at::TensorList inputs, const at::Tensor& weights,
-    bool inputs_need_grad, bool weights_need_grad) {
+    const Kernels& kernels, const at::Tensor& grad, at::TensorList inputs,
+    const at::Tensor& weights, bool inputs_need_grad, bool weights_need_grad) {
   check_arguments(inputs, weights);
   check_float_tensor(grad, "grad");
   TORCH_CHECK_VALUE(grad.sizes() == inputs[0].sizes(), "grad must have the inputs' shape ",
@@ -112,6 +109,7 @@ std::tuple<std::vector<at::Tensor>, at::Tensor> weighted_sum_backward(
                    "grad must have the inputs' dtype (", inputs[0].scalar_type(), "), got ",
                    grad.scalar_type());
   check_same_device(grad, "grad", inputs[0], "inputs");
+  check_device_type(inputs[0], "inputs", kernels.device);
 
   const int64_t K = static_cast<int64_t>(inputs.size());
   const bool per_sample = weights.dim() == 2;
@@ -136,15 +134,7 @@ std::tuple<std::vector<at::Tensor>, at::Tensor> weighted_sum_backward(
   at::Tensor partials;
   if (weights_need_grad) partials = at::empty({p.num_items(), K}, p.weights.options());
 
-#ifdef FUSEGEN_WITH_CUDA
-  if (layout.is_cuda()) {
-    backward_cuda(p, grad_in_layout, grad_inputs, partials);
-  } else
-#endif
-  {
-    TORCH_CHECK_VALUE(layout.is_cpu(), "inputs must be CPU or CUDA tensors, got ", layout.device());
-    backward_cpu(p, grad_in_layout, grad_inputs, partials);
-  }
+  kernels.backward(p, grad_in_layout, grad_inputs, partials);
 
   if (weights_need_grad) {
     // Per-item partial dot products -> one value per weight. The items are fixed by the
@@ -157,25 +147,11 @@ std::tuple<std::vector<at::Tensor>, at::Tensor> weighted_sum_backward(
   return {grad_inputs, grad_weights};
 }
 
-}  // namespace
-
 TORCH_LIBRARY_FRAGMENT(fusegen, m) {
   m.def("weighted_sum(Tensor[] inputs, Tensor weights) -> Tensor");
   m.def(
       "weighted_sum_backward(Tensor grad, Tensor[] inputs, Tensor weights, bool inputs_need_grad, "
       "bool weights_need_grad) -> (Tensor[], Tensor)");
 }
-
-TORCH_LIBRARY_IMPL(fusegen, CPU, m) {
-  m.impl("weighted_sum", &weighted_sum);
-  m.impl("weighted_sum_backward", &weighted_sum_backward);
-}
-
-#ifdef FUSEGEN_WITH_CUDA
-TORCH_LIBRARY_IMPL(fusegen, CUDA, m) {
-  m.impl("weighted_sum", &weighted_sum);
-  m.impl("weighted_sum_backward", &weighted_sum_backward);
-}
-#endif
 
 }  // namespace fusegen::weighted_sum

@@ -6,7 +6,9 @@
 // contiguous in the accumulation dtype: w[k] (per input) or w[k * N + n] (per input per sample).
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/DeviceType.h>
 
+#include <tuple>
 #include <vector>
 
 namespace fusegen::weighted_sum {
@@ -25,17 +27,21 @@ struct Problem {
   int64_t num_items() const { return num_samples * blocks_per_sample(); }
 };
 
-// out must already have the inputs' layout.
-void forward_cpu(const Problem& p, at::Tensor& out);
-// grad_inputs: K tensors to fill, or empty. partials: (num_items, K) in the accumulation dtype
-// to receive per-item dot products <grad, x_k>, or undefined.
-void backward_cpu(const Problem& p, const at::Tensor& grad, std::vector<at::Tensor>& grad_inputs,
-                  at::Tensor& partials);
-
-#ifdef FUSEGEN_WITH_CUDA
-void forward_cuda(const Problem& p, at::Tensor& out);
-void backward_cuda(const Problem& p, const at::Tensor& grad, std::vector<at::Tensor>& grad_inputs,
+// One device's kernels (weighted_sum_cpu.cpp, weighted_sum_cuda.cu).
+struct Kernels {
+  c10::DeviceType device;
+  // out must already have the inputs' layout.
+  void (*forward)(const Problem& p, at::Tensor& out);
+  // grad_inputs: K tensors to fill, or empty. partials: (num_items, K) in the accumulation
+  // dtype to receive per-item dot products <grad, x_k>, or undefined.
+  void (*backward)(const Problem& p, const at::Tensor& grad, std::vector<at::Tensor>& grad_inputs,
                    at::Tensor& partials);
-#endif
+};
+
+// The operators for any device's kernels (weighted_sum.cpp): checks, layout, then the kernels.
+at::Tensor weighted_sum(const Kernels& kernels, at::TensorList inputs, const at::Tensor& weights);
+std::tuple<std::vector<at::Tensor>, at::Tensor> weighted_sum_backward(
+    const Kernels& kernels, const at::Tensor& grad, at::TensorList inputs,
+    const at::Tensor& weights, bool inputs_need_grad, bool weights_need_grad);
 
 }  // namespace fusegen::weighted_sum

@@ -7,11 +7,13 @@
 
 #include "common/checks.h"
 #include "common/cpu_isa.h"
+#include "common/device_op.h"
+#include "common/dispatch.h"
 #include "common/float_convert.h"
 
-#include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
+#include <torch/library.h>
 
 #include <algorithm>
 
@@ -58,19 +60,26 @@ std::vector<const scalar_t*> data_pointers(const std::vector<at::Tensor>& tensor
 #define FUSEGEN_ISA_KERNEL_BODY "ops/weighted_sum/weighted_sum_cpu_kernel.h"
 #include "common/cpu_isa_copies.inc"
 
-}  // namespace
 
 void forward_cpu(const Problem& p, at::Tensor& out) {
-  FUSEGEN_WITH_BEST_ISA(AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, out.scalar_type(), "fusegen::weighted_sum (CPU)",
-      [&] { isa::forward_kernel<scalar_t>(p, out); }));
+  FUSEGEN_WITH_BEST_ISA(FUSEGEN_DISPATCH_FLOATS(out.scalar_type(), "fusegen::weighted_sum (CPU)",
+                                                [&] { isa::forward_kernel<scalar_t>(p, out); }));
 }
 
 void backward_cpu(const Problem& p, const at::Tensor& grad, std::vector<at::Tensor>& grad_inputs,
                   at::Tensor& partials) {
-  FUSEGEN_WITH_BEST_ISA(AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, grad.scalar_type(), "fusegen::weighted_sum_backward (CPU)",
+  FUSEGEN_WITH_BEST_ISA(FUSEGEN_DISPATCH_FLOATS(
+      grad.scalar_type(), "fusegen::weighted_sum_backward (CPU)",
       [&] { isa::backward_kernel<scalar_t>(p, grad, grad_inputs, partials); }));
+}
+
+}  // namespace
+
+const Kernels cpu_kernels{c10::DeviceType::CPU, &forward_cpu, &backward_cpu};
+
+TORCH_LIBRARY_IMPL(fusegen, CPU, m) {
+  m.impl("weighted_sum", &OnDevice<Kernels, &cpu_kernels, &weighted_sum>::call);
+  m.impl("weighted_sum_backward", &OnDevice<Kernels, &cpu_kernels, &weighted_sum_backward>::call);
 }
 
 }  // namespace fusegen::weighted_sum

@@ -14,14 +14,16 @@
 
 #include "common/checks.h"
 #include "common/cuda_vector.cuh"
+#include "common/device_op.h"
+#include "common/dispatch.h"
 
-#include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/from_blob.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -305,21 +307,27 @@ void launch_backward(const Problem& p, const at::Tensor& grad, std::vector<at::T
   }
 }
 
-}  // namespace
-
 void forward_cuda(const Problem& p, at::Tensor& out) {
   const c10::cuda::CUDAGuard guard(out.device());
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, out.scalar_type(),
-                                  "fusegen::weighted_sum (CUDA)",
-                                  [&] { launch_forward<scalar_t>(p, out); });
+  FUSEGEN_DISPATCH_FLOATS(out.scalar_type(), "fusegen::weighted_sum (CUDA)",
+                          [&] { launch_forward<scalar_t>(p, out); });
 }
 
 void backward_cuda(const Problem& p, const at::Tensor& grad, std::vector<at::Tensor>& grad_inputs,
                    at::Tensor& partials) {
   const c10::cuda::CUDAGuard guard(grad.device());
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(),
-                                  "fusegen::weighted_sum_backward (CUDA)",
-                                  [&] { launch_backward<scalar_t>(p, grad, grad_inputs, partials); });
+  FUSEGEN_DISPATCH_FLOATS(grad.scalar_type(), "fusegen::weighted_sum_backward (CUDA)", [&] {
+    launch_backward<scalar_t>(p, grad, grad_inputs, partials);
+  });
+}
+
+}  // namespace
+
+const Kernels cuda_kernels{c10::DeviceType::CUDA, &forward_cuda, &backward_cuda};
+
+TORCH_LIBRARY_IMPL(fusegen, CUDA, m) {
+  m.impl("weighted_sum", &OnDevice<Kernels, &cuda_kernels, &weighted_sum>::call);
+  m.impl("weighted_sum_backward", &OnDevice<Kernels, &cuda_kernels, &weighted_sum_backward>::call);
 }
 
 }  // namespace fusegen::weighted_sum

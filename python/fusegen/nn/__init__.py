@@ -3,6 +3,7 @@
 from .conv_norm_act import FusedConvNormAct
 from .fuse import fuse
 from .nlm import NLMDenoise
+from .unfuse import unfuse
 from .weighted_sum import WeightedSum
 
-__all__ = ["FusedConvNormAct", "NLMDenoise", "WeightedSum", "fuse"]
+__all__ = ["FusedConvNormAct", "NLMDenoise", "WeightedSum", "fuse", "unfuse"]

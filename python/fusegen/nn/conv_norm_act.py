@@ -5,11 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..ops.conv_norm_act import ACTIVATIONS, NORMS, conv_bias_act, conv_norm_act
-
-# torch activation modules and the fused block's names for them.
-_ACTIVATION_MODULES = {nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.Tanh: "tanh",
-                       nn.Sigmoid: "sigmoid", nn.SiLU: "silu", nn.Identity: "none"}
+from ..ops.activations import ACTIVATIONS, activation_of_module
+from ..ops.conv_bias_act import conv_bias_act
+from ..ops.conv_norm_act import NORMS, conv_norm_act
 
 
 class FusedConvNormAct(nn.Module):
@@ -110,8 +108,8 @@ class FusedConvNormAct(nn.Module):
             raise ValueError("norm: BatchNorm2d without running statistics is not supported")
         if norm_name == "instance" and norm.track_running_stats:
             raise ValueError("norm: InstanceNorm2d with running statistics is not supported")
-        act_name = activation_kind(act)
-        if act_name is None:
+        act_row = activation_of_module(act)
+        if act_row is None:
             raise TypeError("act must be an nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.SiLU, "
                             f"nn.Identity or None, got {type(act).__name__}")
         transposed = isinstance(conv, nn.ConvTranspose2d)
@@ -122,8 +120,8 @@ class FusedConvNormAct(nn.Module):
             conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
             transposed=transposed, output_padding=conv.output_padding if transposed else 0,
             dilation=conv.dilation, groups=conv.groups, bias=conv.bias is not None, norm=norm_name,
-            activation=act_name,
-            negative_slope=act.negative_slope if isinstance(act, nn.LeakyReLU) else 0.2,
+            activation=act_row.name,
+            negative_slope=act.negative_slope if act_row.has_slope else 0.2,
             device=conv.weight.device, dtype=conv.weight.dtype, **norm_args,
         )
         with torch.no_grad():
@@ -250,6 +248,5 @@ def norm_kind(module: nn.Module | None) -> str | None:
 
 def activation_kind(module: nn.Module | None) -> str | None:
     """The fused block's name for a torch activation module; None if unsupported."""
-    if module is None:
-        return "none"
-    return _ACTIVATION_MODULES.get(type(module))
+    row = activation_of_module(module)
+    return row.name if row is not None else None

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..ops.nlm import _check_number, _check_window, nlm_denoise
+from ..ops.checks import check_number, check_window
+from ..ops.nlm import nlm_denoise
 
 
 class NLMDenoise(nn.Module):
@@ -36,19 +37,19 @@ class NLMDenoise(nn.Module):
     ) -> None:
         super().__init__()
         # Checked now, so that a bad configuration fails where the module is built.
-        _check_number(sigma, "sigma", minimum=0.0)
+        check_number(sigma, "sigma", minimum=0.0)
         if h is not None:
-            _check_number(h, "h", minimum=0.0, allow_minimum=False)
+            check_number(h, "h", minimum=0.0, allow_minimum=False)
         elif sigma == 0:
             raise ValueError("h must be given when sigma is 0 (the table sets h = k * sigma)")
         if patch_size is not None:
-            _check_window(patch_size, "patch_size")
+            check_window(patch_size, "patch_size")
         if search_size is not None:
-            _check_window(search_size, "search_size")
+            check_window(search_size, "search_size")
         if patch_size is not None and search_size is not None and search_size < patch_size:
             raise ValueError(f"search_size ({search_size}) must be at least patch_size ({patch_size})")
         if data_range is not None:
-            _check_number(data_range, "data_range", minimum=0.0, allow_minimum=False)
+            check_number(data_range, "data_range", minimum=0.0, allow_minimum=False)
         self.sigma = float(sigma)
         self.h = h
         self.patch_size = patch_size

@@ -7,6 +7,8 @@ from typing import NamedTuple
 
 import torch
 
+from .checks import check_number, check_window
+
 __all__ = ["IPOL_TABLE", "MEASURED_TABLE", "NLMParams", "nlm_denoise", "nlm_params"]
 
 IMAGE_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.uint8)
@@ -63,10 +65,10 @@ def nlm_params(
     """
     if table not in _TABLES:
         raise ValueError(f"table must be one of {sorted(_TABLES)}, got {table!r}")
-    _check_number(sigma, "sigma", minimum=0.0)
+    check_number(sigma, "sigma", minimum=0.0)
     if data_range is None:
         data_range = 255.0 if dtype == torch.uint8 else 1.0
-    _check_number(data_range, "data_range", minimum=0.0, allow_minimum=False)
+    check_number(data_range, "data_range", minimum=0.0, allow_minimum=False)
     sigma255 = float(sigma) * 255.0 / float(data_range)
     rows = _TABLES[table]["colour" if channels == 3 else "grey"]
     row = next((r for r in rows if sigma255 <= r[0]), rows[-1])
@@ -75,9 +77,9 @@ def nlm_params(
         if sigma == 0:
             raise ValueError("h must be given when sigma is 0 (the table sets h = k * sigma)")
         h = k * float(sigma)
-    _check_number(h, "h", minimum=0.0, allow_minimum=False)
-    patch = default_patch if patch_size is None else _check_window(patch_size, "patch_size")
-    search = default_search if search_size is None else _check_window(search_size, "search_size")
+    check_number(h, "h", minimum=0.0, allow_minimum=False)
+    patch = default_patch if patch_size is None else check_window(patch_size, "patch_size")
+    search = default_search if search_size is None else check_window(search_size, "search_size")
     if search_size is None and search < patch:
         search = patch  # an explicit large patch widens the table's search window to fit
     if search < patch:
@@ -165,31 +167,14 @@ def _check_image(image: object) -> torch.Tensor:
     return image
 
 
-def _check_number(value: object, name: str, *, minimum: float, allow_minimum: bool = True) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    ok = value >= minimum if allow_minimum else value > minimum
-    if not (math.isfinite(value) and ok):
-        relation = ">=" if allow_minimum else ">"
-        raise ValueError(f"{name} must be a finite number {relation} {minimum:g}, got {value}")
-
-
-def _check_window(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value <= 0 or value % 2 == 0:
-        raise ValueError(f"{name} must be a positive odd number, got {value}")
-    return value
-
-
 @torch.library.register_fake("fusegen::nlm_denoise")
 def _nlm_denoise_fake(image, sigma, h, patch_size, search_size):
     """The compiled operator's checks and result, for fake tensors (torch.compile)."""
     _check_image(image)
-    _check_number(sigma, "sigma", minimum=0.0)
-    _check_number(h, "h", minimum=0.0, allow_minimum=False)
-    _check_window(patch_size, "patch_size")
-    _check_window(search_size, "search_size")
+    check_number(sigma, "sigma", minimum=0.0)
+    check_number(h, "h", minimum=0.0, allow_minimum=False)
+    check_window(patch_size, "patch_size")
+    check_window(search_size, "search_size")
     if search_size < patch_size:
         raise ValueError(f"search_size ({search_size}) must be at least patch_size ({patch_size})")
     return image.new_empty(image.shape)

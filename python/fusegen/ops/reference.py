@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import torch
 
+from .activations import ACTIVATIONS
+
 
 def weighted_sum(inputs: torch.Tensor | Sequence[torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
     """``sum_k w_k x_k`` by stacking, in the inputs' dtype promoted with float32 for half types."""
@@ -51,15 +53,16 @@ def norm_act(
         y = F.instance_norm(input, None, None, weight, bias, True, momentum, eps)
     else:
         y = F.batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
-    activations = {
-        "none": lambda t: t,
-        "relu": F.relu,
-        "leaky_relu": lambda t: F.leaky_relu(t, negative_slope),
-        "tanh": torch.tanh,
-        "sigmoid": torch.sigmoid,
-        "silu": F.silu,
-    }
-    return activations[activation](y)
+    return ACTIVATIONS[activation](y, negative_slope)
+
+
+def bias_act(input: torch.Tensor, bias: torch.Tensor | None, *, activation: str,
+             negative_slope: float) -> torch.Tensor:
+    """``act(input + bias[None, :, None, ...])`` with torch's own functions."""
+    if bias is not None:
+        input = input + bias.reshape((1, -1) + (1,) * (input.dim() - 2))
+    return ACTIVATIONS[activation](input, negative_slope)
+
 
 def nlm_denoise(
     image: torch.Tensor, sigma: float, h: float, patch_size: int, search_size: int

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ._checks import check_float_tensor, tensor_sequence
+from .checks import check_float_tensor, tensor_sequence
 
 __all__ = ["weighted_sum"]
 

@@ -7,20 +7,23 @@
 // over L1-sized chunks, then merge them in double in a fixed order: the result does not depend
 // on the thread count. Work items run in parallel with at::parallel_for.
 
+#include "ops/norm_act/norm_act.h"
+
+#include "common/activation_cpu.h"
 #include "common/checks.h"
 #include "common/cpu_isa.h"
+#include "common/device_op.h"
+#include "common/dispatch.h"
 #include "common/float_convert.h"
-#include "ops/conv_norm_act/activation_cpu.h"
-#include "ops/conv_norm_act/norm_act.h"
 
-#include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
+#include <torch/library.h>
 
 #include <algorithm>
 #include <vector>
 
-namespace fusegen::conv_norm_act {
+namespace fusegen::norm_act {
 namespace {
 
 // Values a reduction chunk (NCHW) or a block of rows (channels-last) covers: small enough to
@@ -103,13 +106,8 @@ T* out_ptr(at::Tensor& t) { return t.mutable_data_ptr<T>(); }
 
 // Copies of the kernels for the baseline, AVX2 and AVX-512 (common/cpu_isa.h): two and four
 // times the SIMD width for the reductions and the Tanh/Sigmoid/SiLU polynomials.
-#define FUSEGEN_ISA_KERNEL_BODY "ops/conv_norm_act/norm_act_cpu_kernel.h"
+#define FUSEGEN_ISA_KERNEL_BODY "ops/norm_act/norm_act_cpu_kernel.h"
 #include "common/cpu_isa_copies.inc"
-
-}  // namespace
-
-#define FUSEGEN_DISPATCH_FLOATS(dtype, name, ...) \
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dtype, name, __VA_ARGS__)
 
 void stats_cpu(const at::Tensor& y, const Layout& l, at::Tensor& mean, at::Tensor& var) {
   FUSEGEN_WITH_BEST_ISA(FUSEGEN_DISPATCH_FLOATS(
@@ -149,7 +147,15 @@ void grad_input_cpu(const at::Tensor& grad_out, const at::Tensor& y, const Layou
   }));
 }
 
-#undef FUSEGEN_WITH_BEST_ISA
-#undef FUSEGEN_DISPATCH_FLOATS
+}  // namespace
 
-}  // namespace fusegen::conv_norm_act
+const Passes cpu_passes{c10::DeviceType::CPU, &stats_cpu, &apply_cpu, &grad_sums_cpu,
+                        &grad_input_cpu};
+
+TORCH_LIBRARY_IMPL(fusegen, CPU, m) {
+  m.impl("norm_act_forward", &OnDevice<Passes, &cpu_passes, &norm_act_forward>::call);
+  m.impl("norm_act_backward", &OnDevice<Passes, &cpu_passes, &norm_act_backward>::call);
+  m.impl("norm_act_update_running_stats", &norm_act_update_running_stats);
+}
+
+}  // namespace fusegen::norm_act

@@ -1,9 +1,11 @@
-"""unfuse: the plain-PyTorch twin of a fused model computes the same thing."""
+"""fusegen.nn.unfuse: the plain-PyTorch twin of a fused model computes the same thing."""
 
 import torch
 
-from fusegen.models import DCGAN, DnCNN, unfuse
-from fusegen.nn import FusedConvNormAct
+from torch import nn
+
+from fusegen.models import DCGAN, DnCNN
+from fusegen.nn import FusedConvNormAct, fuse, unfuse
 
 
 def test_unfused_dcgan_matches_in_train_and_eval():
@@ -39,3 +41,18 @@ def test_unfused_dcgan_has_the_same_gradients():
     assert len(fused_grads) == len(eager_grads)
     for f, e in zip(fused_grads, eager_grads):
         torch.testing.assert_close(f, e, atol=1e-5, rtol=1e-3)
+
+
+def test_unfuse_inverts_fuse_for_every_activation():
+    torch.manual_seed(0)
+    acts = [nn.ReLU(), nn.LeakyReLU(0.3), nn.Tanh(), nn.Sigmoid(), nn.SiLU(), nn.Identity()]
+    model = nn.Sequential(*[m for act in acts for m in (nn.Conv2d(3, 3, 3, padding=1),
+                                                        nn.BatchNorm2d(3), act)]).eval()
+    fused = fuse(model)
+    assert sum(isinstance(m, FusedConvNormAct) for m in fused.modules()) == len(acts)
+    eager = unfuse(fused)
+    assert not any(isinstance(m, FusedConvNormAct) for m in eager.modules())
+    leaky = [m for m in eager.modules() if isinstance(m, nn.LeakyReLU)]
+    assert [m.negative_slope for m in leaky] == [0.3]
+    x = torch.randn(2, 3, 8, 8)
+    torch.testing.assert_close(eager(x), model(x), atol=1e-5, rtol=1e-4)

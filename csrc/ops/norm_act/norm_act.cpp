@@ -1,55 +1,50 @@
 // Schemas, argument checks and per-channel coefficients of the fused normalization +
 // activation operators. The passes over the activations live in norm_act_cpu.cpp and
-// norm_act_cuda.cu; everything here works on (G, C) vectors with ATen ops and is
-// device-agnostic, so the same functions are registered for CPU and CUDA.
+// norm_act_cuda.cu, which register these fronts for their dispatch keys; everything here works
+// on (G, C) vectors with ATen ops and calls the passes through the device's Passes table.
 //
 //   norm_act_forward   statistics (one reduction pass), then
 //                      out = act(weight * (y - mean) * invstd + bias) (one apply pass)
 //   norm_act_backward  activation + normalization backward: one reduction pass for
 //                      sum(dz) and sum(dz * x_hat), one pass writing grad_y
-//   update_running_stats  running mean/variance update from the saved statistics
-//   bias_act           out = act(y + bias) in one pass (no normalization, or a folded one)
-//   bias_act_backward  grad_y = grad_out * act'(y + bias) and grad_bias = sum(grad_y)
+//   norm_act_update_running_stats  running mean/variance update from the saved statistics
 
-#include "ops/conv_norm_act/norm_act.h"
+#include "ops/norm_act/norm_act.h"
 
 #include "common/checks.h"
 
 #include <ATen/TensorOperators.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
-#include <ATen/ops/ones.h>
 #include <ATen/ops/rsqrt.h>
 #include <ATen/ops/sum.h>
 #include <ATen/ops/zeros.h>
+#include <c10/core/DeviceType.h>
 #include <torch/library.h>
 
+#include <cmath>
 #include <limits>
 #include <tuple>
+#include <utility>
+#include <vector>
 
-namespace fusegen::conv_norm_act {
-namespace {
+namespace fusegen::norm_act {
 
 // ---- checks --------------------------------------------------------------------------------
 
 void check_activation(int64_t activation, double negative_slope) {
-  TORCH_CHECK_VALUE(activation >= 0 && activation <= 5,
-                    "activation must be a code in 0..5 (none, relu, leaky_relu, tanh, sigmoid, "
-                    "silu), got ", activation);
+  TORCH_CHECK_VALUE(activation >= 0 && activation < kNumActivations,
+                    "activation must be a code in 0..", kNumActivations - 1,
+                    " (none, relu, leaky_relu, tanh, sigmoid, silu), got ", activation);
   TORCH_CHECK_VALUE(std::isfinite(negative_slope), "negative_slope must be finite, got ",
                     negative_slope);
 }
 
-void check_input(const at::Tensor& y, const char* name) {
+void check_input(const at::Tensor& y, const char* name, const Passes& passes) {
   check_float_tensor(y, name);
   TORCH_CHECK_VALUE(y.dim() >= 2, name, " must have shape (N, C, ...), got a ", y.dim(),
                     "-d tensor of shape ", y.sizes());
-#ifdef FUSEGEN_WITH_CUDA
-  TORCH_CHECK_VALUE(y.is_cpu() || y.is_cuda(), name, " must be a CPU or CUDA tensor, got ", y.device());
-#else
-  TORCH_CHECK_VALUE(y.is_cpu(), name, " must be a CPU tensor (this build has no CUDA kernels), got ",
-                    y.device());
-#endif
+  check_device_type(y, name, passes.device);
 }
 
 void check_like(const at::Tensor& t, const char* name, const at::Tensor& y, const char* y_name) {
@@ -61,7 +56,6 @@ void check_like(const at::Tensor& t, const char* name, const at::Tensor& y, cons
   check_same_device(t, name, y, y_name);
 }
 
-// weight, bias, running_mean, running_var: optional 1-d tensors of C values on y's device.
 void check_channel_vector(const std::optional<at::Tensor>& t, const char* name,
                           const at::Tensor& y) {
   if (!t.has_value() || !t->defined()) return;
@@ -76,8 +70,6 @@ bool present(const std::optional<at::Tensor>& t) { return t.has_value() && t->de
 
 // ---- layout --------------------------------------------------------------------------------
 
-// y itself when the kernels can walk it (NCHW-contiguous, or channels-last for 4-d), else a
-// contiguous copy. A tensor that is both (a size-1 dimension) is walked as NCHW.
 at::Tensor walkable(const at::Tensor& y) {
   if (y.is_contiguous()) return y;
   if (y.dim() == 4 && y.is_contiguous(at::MemoryFormat::ChannelsLast)) return y;
@@ -94,43 +86,10 @@ Layout layout_of(const at::Tensor& y, bool per_sample) {
   return l;
 }
 
-// t in y's layout: t itself when the strides already agree, else a copy.
 at::Tensor in_layout_of(const at::Tensor& t, const at::Tensor& y) {
   if (t.strides() == y.strides()) return t;
   return at::empty_like(y).copy_(t);
 }
-
-// ---- the kernels, on the tensor's device ---------------------------------------------------
-
-#ifdef FUSEGEN_WITH_CUDA
-#define FUSEGEN_ON_DEVICE(y, name, ...) (y.is_cuda() ? name##_cuda(__VA_ARGS__) : name##_cpu(__VA_ARGS__))
-#else
-#define FUSEGEN_ON_DEVICE(y, name, ...) name##_cpu(__VA_ARGS__)
-#endif
-
-void run_stats(const at::Tensor& y, const Layout& l, at::Tensor& mean, at::Tensor& var) {
-  FUSEGEN_ON_DEVICE(y, stats, y, l, mean, var);
-}
-
-void run_apply(const at::Tensor& y, const Layout& l, const at::Tensor& scale,
-               const at::Tensor& shift, ActParams act, at::Tensor& out) {
-  FUSEGEN_ON_DEVICE(y, apply, y, l, scale, shift, act, out);
-}
-
-void run_grad_sums(const at::Tensor& g, const at::Tensor& y, const Layout& l,
-                   const at::Tensor& scale, const at::Tensor& shift, const at::Tensor& center,
-                   ActParams act, at::Tensor& sum_dz, at::Tensor& sum_dz_yc) {
-  FUSEGEN_ON_DEVICE(y, grad_sums, g, y, l, scale, shift, center, act, sum_dz, sum_dz_yc);
-}
-
-void run_grad_input(const at::Tensor& g, const at::Tensor& y, const Layout& l,
-                    const at::Tensor& scale, const at::Tensor& shift, const at::Tensor& center,
-                    ActParams act, const at::Tensor& alpha, const at::Tensor& beta,
-                    const at::Tensor& gamma, at::Tensor& grad_y) {
-  FUSEGEN_ON_DEVICE(y, grad_input, g, y, l, scale, shift, center, act, alpha, beta, gamma, grad_y);
-}
-
-#undef FUSEGEN_ON_DEVICE
 
 // ---- coefficients --------------------------------------------------------------------------
 
@@ -138,12 +97,13 @@ at::TensorOptions acc_options(const at::Tensor& y) {
   return y.options().dtype(accumulate_type(y.scalar_type()));
 }
 
-// An optional per-channel vector as a (1, C) row in the accumulation dtype, or `fill` when absent.
 at::Tensor channel_row(const std::optional<at::Tensor>& t, const at::Tensor& y, double fill) {
   const int64_t C = y.size(1);
   if (!present(t)) return at::empty({1, C}, acc_options(y)).fill_(fill);
   return t->to(accumulate_type(y.scalar_type())).reshape({1, C});
 }
+
+namespace {
 
 // Shape of save_mean / save_invstd: (C,) for batch statistics, (N, C) for per-sample ones.
 std::vector<int64_t> saved_shape(const at::Tensor& y, bool instance) {
@@ -151,12 +111,14 @@ std::vector<int64_t> saved_shape(const at::Tensor& y, bool instance) {
   return {y.size(1)};
 }
 
+}  // namespace
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor> norm_act_forward(
-    const at::Tensor& y_in, const std::optional<at::Tensor>& weight,
+    const Passes& passes, const at::Tensor& y_in, const std::optional<at::Tensor>& weight,
     const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& running_mean,
     const std::optional<at::Tensor>& running_var, bool training, bool instance, double eps,
     int64_t activation, double negative_slope) {
-  check_input(y_in, "input");
+  check_input(y_in, "input", passes);
   check_activation(activation, negative_slope);
   check_channel_vector(weight, "weight", y_in);
   check_channel_vector(bias, "bias", y_in);
@@ -184,7 +146,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> norm_act_forward(
     mean = at::empty(saved_shape(y, instance), acc_options(y));
     var = at::empty(saved_shape(y, instance), acc_options(y));
     if (y.numel() > 0) {
-      run_stats(y, l, mean, var);
+      passes.stats(y, l, mean, var);
     } else {
       mean.fill_(std::numeric_limits<double>::quiet_NaN());
       var.fill_(std::numeric_limits<double>::quiet_NaN());
@@ -200,17 +162,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> norm_act_forward(
   if (y.numel() > 0) {
     at::Tensor scale = (channel_row(weight, y, 1.0) * invstd.reshape({G, C})).contiguous();
     at::Tensor shift = (channel_row(bias, y, 0.0) - mean.reshape({G, C}) * scale).contiguous();
-    run_apply(y, l, scale, shift, {static_cast<Activation>(activation), negative_slope}, out);
+    passes.apply(y, l, scale, shift, {static_cast<Activation>(activation), negative_slope}, out);
   }
   return {out, mean, invstd};
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> norm_act_backward(
-    const at::Tensor& grad_out, const at::Tensor& y_in, const std::optional<at::Tensor>& weight,
-    const std::optional<at::Tensor>& bias, const at::Tensor& save_mean,
-    const at::Tensor& save_invstd, bool use_input_stats, bool instance, int64_t activation,
-    double negative_slope, std::array<bool, 3> output_mask) {
-  check_input(y_in, "input");
+    const Passes& passes, const at::Tensor& grad_out, const at::Tensor& y_in,
+    const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias,
+    const at::Tensor& save_mean, const at::Tensor& save_invstd, bool use_input_stats,
+    bool instance, int64_t activation, double negative_slope, std::array<bool, 3> output_mask) {
+  check_input(y_in, "input", passes);
   check_like(grad_out, "grad_out", y_in, "input");
   check_activation(activation, negative_slope);
   check_channel_vector(weight, "weight", y_in);
@@ -254,7 +216,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> norm_act_backward(
   if (need_sums) {
     sum_dz = at::empty({G, C}, acc_options(y));
     sum_dz_yc = at::empty({G, C}, acc_options(y));
-    run_grad_sums(g, y, l, scale, shift, mean, act, sum_dz, sum_dz_yc);
+    passes.grad_sums(g, y, l, scale, shift, mean, act, sum_dz, sum_dz_yc);
     if (want_weight) grad_weight = at::sum(sum_dz_yc * invstd, {0});
     if (want_bias) grad_bias = at::sum(sum_dz, {0});
   }
@@ -270,7 +232,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> norm_act_backward(
       beta = at::zeros({G, C}, acc_options(y));
       gamma = beta;
     }
-    run_grad_input(g, y, l, scale, shift, mean, act, alpha, beta, gamma, grad_y);
+    passes.grad_input(g, y, l, scale, shift, mean, act, alpha, beta, gamma, grad_y);
   }
   param_dtype(weight, grad_weight);
   param_dtype(bias, grad_bias);
@@ -280,9 +242,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> norm_act_backward(
 // running = (1 - momentum) * running + momentum * batch, with the unbiased batch variance, as
 // torch's BatchNorm does. A separate operator because autograd formulas can only be registered
 // for functional operators; norm_act_forward stays functional and this one only mutates buffers.
-void update_running_stats(at::Tensor& running_mean, at::Tensor& running_var,
-                          const at::Tensor& save_mean, const at::Tensor& save_invstd,
-                          double momentum, double eps, int64_t count) {
+void norm_act_update_running_stats(at::Tensor& running_mean, at::Tensor& running_var,
+                                   const at::Tensor& save_mean, const at::Tensor& save_invstd,
+                                   double momentum, double eps, int64_t count) {
   for (const auto& [t, name] : {std::pair<const at::Tensor*, const char*>{&running_mean, "running_mean"},
                                 {&running_var, "running_var"},
                                 {&save_mean, "save_mean"}, {&save_invstd, "save_invstd"}}) {
@@ -300,92 +262,18 @@ void update_running_stats(at::Tensor& running_mean, at::Tensor& running_var,
   running_var.mul_(1.0 - momentum).add_((batch_var * unbias).to(running_var.scalar_type()), momentum);
 }
 
-at::Tensor bias_act(const at::Tensor& y_in, const std::optional<at::Tensor>& bias,
-                    int64_t activation, double negative_slope) {
-  check_input(y_in, "input");
-  check_channel_vector(bias, "bias", y_in);
-  check_activation(activation, negative_slope);
-  const at::Tensor y = walkable(y_in);
-  at::Tensor out = at::empty_like(y);
-  if (y.numel() == 0) return out;
-  const Layout l = layout_of(y, /*per_sample=*/false);
-  const at::Tensor scale = at::ones({1, l.channels}, acc_options(y));
-  const at::Tensor shift = channel_row(bias, y, 0.0).contiguous();
-  run_apply(y, l, scale, shift, {static_cast<Activation>(activation), negative_slope}, out);
-  return out;
-}
-
-std::tuple<at::Tensor, at::Tensor> bias_act_backward(const at::Tensor& grad_out,
-                                                     const at::Tensor& y_in,
-                                                     const std::optional<at::Tensor>& bias,
-                                                     int64_t activation, double negative_slope,
-                                                     bool bias_needs_grad) {
-  check_input(y_in, "input");
-  check_like(grad_out, "grad_out", y_in, "input");
-  check_channel_vector(bias, "bias", y_in);
-  check_activation(activation, negative_slope);
-  TORCH_CHECK_VALUE(!bias_needs_grad || present(bias),
-                    "bias_needs_grad is true but no bias was given");
-  const at::Tensor y = walkable(y_in);
-  const Layout l = layout_of(y, /*per_sample=*/false);
-  const int64_t C = l.channels;
-  at::Tensor grad_y = at::empty_like(y);
-  at::Tensor grad_bias = bias_needs_grad ? at::zeros({C}, bias->options()) : at::empty({0}, y.options());
-  if (y.numel() == 0) return {grad_y, grad_bias};
-
-  const ActParams act{static_cast<Activation>(activation), negative_slope};
-  const at::Tensor g = in_layout_of(grad_out, y);
-  const at::Tensor ones = at::ones({1, C}, acc_options(y));
-  const at::Tensor zeros = at::zeros({1, C}, acc_options(y));
-  const at::Tensor shift = channel_row(bias, y, 0.0).contiguous();
-  // No beta or center: grad_y = grad_out * act'(y + bias), with no 0 * (y - 0) term that an
-  // infinite y would turn into NaN.
-  run_grad_input(g, y, l, ones, shift, at::Tensor(), act, ones, at::Tensor(), zeros, grad_y);
-  if (bias_needs_grad) {
-    at::Tensor sum_dz = at::empty({1, C}, acc_options(y));
-    at::Tensor unused = at::empty({1, C}, acc_options(y));
-    run_grad_sums(g, y, l, ones, shift, zeros, act, sum_dz, unused);
-    grad_bias = sum_dz.reshape({C}).to(bias->scalar_type());
-  }
-  return {grad_y, grad_bias};
-}
-
-}  // namespace
-
 TORCH_LIBRARY_FRAGMENT(fusegen, m) {
   m.def(
       "norm_act_forward(Tensor input, Tensor? weight, Tensor? bias, Tensor? running_mean, "
       "Tensor? running_var, bool training, bool instance, float eps, int activation, "
       "float negative_slope) -> (Tensor, Tensor, Tensor)");
   m.def(
-      "update_running_stats(Tensor(a!) running_mean, Tensor(b!) running_var, Tensor save_mean, "
-      "Tensor save_invstd, float momentum, float eps, int count) -> ()");
+      "norm_act_update_running_stats(Tensor(a!) running_mean, Tensor(b!) running_var, "
+      "Tensor save_mean, Tensor save_invstd, float momentum, float eps, int count) -> ()");
   m.def(
       "norm_act_backward(Tensor grad_out, Tensor input, Tensor? weight, Tensor? bias, "
       "Tensor save_mean, Tensor save_invstd, bool use_input_stats, bool instance, int activation, "
       "float negative_slope, bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
-  m.def("bias_act(Tensor input, Tensor? bias, int activation, float negative_slope) -> Tensor");
-  m.def(
-      "bias_act_backward(Tensor grad_out, Tensor input, Tensor? bias, int activation, "
-      "float negative_slope, bool bias_needs_grad) -> (Tensor, Tensor)");
 }
 
-TORCH_LIBRARY_IMPL(fusegen, CPU, m) {
-  m.impl("norm_act_forward", &norm_act_forward);
-  m.impl("norm_act_backward", &norm_act_backward);
-  m.impl("update_running_stats", &update_running_stats);
-  m.impl("bias_act", &bias_act);
-  m.impl("bias_act_backward", &bias_act_backward);
-}
-
-#ifdef FUSEGEN_WITH_CUDA
-TORCH_LIBRARY_IMPL(fusegen, CUDA, m) {
-  m.impl("norm_act_forward", &norm_act_forward);
-  m.impl("norm_act_backward", &norm_act_backward);
-  m.impl("update_running_stats", &update_running_stats);
-  m.impl("bias_act", &bias_act);
-  m.impl("bias_act_backward", &bias_act_backward);
-}
-#endif
-
-}  // namespace fusegen::conv_norm_act
+}  // namespace fusegen::norm_act

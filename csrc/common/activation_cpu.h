@@ -11,14 +11,14 @@
 // tested against torch), with their range clamps also done on the bits. Doubles keep std::.
 
 #include "common/cephes_exp.h"
-#include "ops/conv_norm_act/activation.h"
+#include "common/activation.h"
 
 #include <bit>
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
 
-namespace fusegen::conv_norm_act {
+namespace fusegen {
 
 template <typename T>
 struct FloatBits;
@@ -163,4 +163,4 @@ inline T chain_grad_cpu(T z, T grad, T slope) {
   }
 }
 
-}  // namespace fusegen::conv_norm_act
+}  // namespace fusegen

@@ -1,17 +1,33 @@
 #pragma once
-// The activations of the fused block and their derivatives, written once for CPU and CUDA.
-// Derivatives take the pre-activation z (recomputed from the saved convolution output), so
-// the backward pass needs nothing saved beyond the convolution output and two (G, C) vectors.
-
-#include "ops/conv_norm_act/norm_act.h"
+// The activations of the fused operators (norm_act, bias_act) and their derivatives, written
+// once for CPU and CUDA. Derivatives take the pre-activation z (recomputed from the saved
+// convolution output), so the backward pass needs nothing saved beyond the convolution output
+// and two (G, C) vectors.
 
 #include <c10/macros/Macros.h>
 #include <c10/util/Exception.h>
 
 #include <cmath>
+#include <cstdint>
 #include <type_traits>
 
-namespace fusegen::conv_norm_act {
+namespace fusegen {
+
+// The activation codes of the schemas' `int activation`: the one C++ definition.
+// python/fusegen/ops/activations.py keeps the Python table; tests/ops/test_activations.py checks
+// it against activation_names (exposed as fusegen._C.activation_codes()).
+enum class Activation : int64_t { None = 0, ReLU = 1, LeakyReLU = 2, Tanh = 3, Sigmoid = 4, SiLU = 5 };
+
+inline constexpr int64_t kNumActivations = 6;
+
+// fusegen's name of each code, indexed by the code.
+inline constexpr const char* activation_names[kNumActivations] = {
+    "none", "relu", "leaky_relu", "tanh", "sigmoid", "silu"};
+
+struct ActParams {
+  Activation kind;
+  double negative_slope;
+};
 
 template <Activation A>
 using ActivationTag = std::integral_constant<Activation, A>;
@@ -66,7 +82,8 @@ void dispatch_activation(Activation a, F&& f) {
     case Activation::Sigmoid: f(ActivationTag<Activation::Sigmoid>{}); return;
     case Activation::SiLU: f(ActivationTag<Activation::SiLU>{}); return;
   }
-  TORCH_CHECK_VALUE(false, "activation code ", static_cast<int64_t>(a), " is not one of 0..5");
+  TORCH_CHECK_VALUE(false, "activation code ", static_cast<int64_t>(a), " is not one of 0..",
+                    kNumActivations - 1);
 }
 
-}  // namespace fusegen::conv_norm_act
+}  // namespace fusegen

@@ -7,6 +7,7 @@ Messages name the argument, what was expected and what came.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -39,3 +40,22 @@ def tensor_sequence(value: object, name: str) -> list[torch.Tensor]:
         if not isinstance(item, torch.Tensor):
             raise TypeError(f"{name}[{k}] must be a torch.Tensor, got {type(item).__name__}")
     return items
+
+
+def check_number(value: object, name: str, *, minimum: float, allow_minimum: bool = True) -> None:
+    """A finite int or float ``>= minimum`` (``> minimum`` without ``allow_minimum``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    ok = value >= minimum if allow_minimum else value > minimum
+    if not (math.isfinite(value) and ok):
+        relation = ">=" if allow_minimum else ">"
+        raise ValueError(f"{name} must be a finite number {relation} {minimum:g}, got {value}")
+
+
+def check_window(value: object, name: str) -> int:
+    """A window size: a positive odd int, returned."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value <= 0 or value % 2 == 0:
+        raise ValueError(f"{name} must be a positive odd number, got {value}")
+    return value

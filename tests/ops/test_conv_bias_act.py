@@ -1,5 +1,7 @@
-"""conv_bias_act's oneDNN inference path (bias + activation in the convolution's epilogue)."""
+"""fusegen.ops.conv_bias_act, and its oneDNN inference path (bias + activation in the
+convolution's epilogue)."""
 
+import importlib
 import itertools
 
 import pytest
@@ -8,10 +10,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusegen.nn import FusedConvNormAct
-from fusegen.ops import conv_bias_act, onednn
+from fusegen.ops import conv_bias_act
+
+# The module (fusegen.ops.conv_bias_act the attribute is the function of the same name).
+module = importlib.import_module("fusegen.ops.conv_bias_act")
 
 pytestmark = pytest.mark.skipif(
-    not onednn.AVAILABLE,
+    not module.ONEDNN_AVAILABLE,
     reason="this torch has no oneDNN pointwise convolution")
 
 REFERENCE_ACTIVATIONS = {"none": lambda t: t, "relu": F.relu, "leaky_relu": lambda t: F.leaky_relu(t, 0.1),
@@ -60,7 +65,7 @@ def test_matches_convolution_then_activation(cfg, activation, layout):
     torch.manual_seed(0)
     x = _input(layout)
     w, b = _weights(cfg[0], cfg[1], cfg[5])
-    assert onednn.can_fuse(x, w, b, cfg[3], activation)
+    assert module.can_use_onednn(x, w, b, cfg[3], activation)
     out = _fused(x, w, b, cfg, activation)
     expected = _reference(x, w, b, cfg, activation)
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
@@ -78,7 +83,7 @@ def test_without_bias_batch_of_one_and_empty_batch():
         torch.testing.assert_close(_fused(x, w, None, cfg, "relu"), _reference(x, w, None, cfg, "relu"))
 
 
-@pytest.mark.skipif(torch.bfloat16 not in onednn.DTYPES, reason="no oneDNN bfloat16 on this CPU")
+@pytest.mark.skipif(torch.bfloat16 not in module.ONEDNN_DTYPES, reason="no oneDNN bfloat16 on this CPU")
 def test_bfloat16():
     torch.manual_seed(0)
     cfg = CONVS[0]
@@ -92,8 +97,8 @@ def test_bfloat16():
 @pytest.mark.filterwarnings("ignore:TF32 acceleration")
 def test_falls_back_where_onednn_does_not_apply(monkeypatch):
     calls = []
-    real = onednn.conv_bias_act
-    monkeypatch.setattr(onednn, "conv_bias_act", lambda *a: calls.append(1) or real(*a))
+    real = module.onednn_conv_bias_act
+    monkeypatch.setattr(module, "onednn_conv_bias_act", lambda *a: calls.append(1) or real(*a))
     torch.manual_seed(0)
     cfg = CONVS[0]
     x = torch.randn(2, 8, 6, 6)
@@ -125,8 +130,8 @@ def test_falls_back_where_onednn_does_not_apply(monkeypatch):
 
 def test_fused_block_uses_it_in_eval_without_autograd(monkeypatch):
     calls = []
-    real = onednn.conv_bias_act
-    monkeypatch.setattr(onednn, "conv_bias_act", lambda *a: calls.append(a[-2]) or real(*a))
+    real = module.onednn_conv_bias_act
+    monkeypatch.setattr(module, "onednn_conv_bias_act", lambda *a: calls.append(a[-2]) or real(*a))
     torch.manual_seed(0)
     ref = nn.Sequential(nn.ConvTranspose2d(8, 6, 4, 2, 1, bias=False), nn.BatchNorm2d(6),
                         nn.LeakyReLU(0.2))

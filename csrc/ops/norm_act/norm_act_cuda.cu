@@ -13,24 +13,27 @@
 // Element-wise passes (apply, grad_input) run a grid-stride loop over 16-byte vectors when no
 // vector straddles a plane (NCHW) or a row (channels-last), element by element otherwise.
 
+#include "ops/norm_act/norm_act.h"
+
+#include "common/activation.h"
 #include "common/checks.h"
 #include "common/cuda_vector.cuh"
-#include "ops/conv_norm_act/activation.h"
-#include "ops/conv_norm_act/norm_act.h"
+#include "common/device_op.h"
+#include "common/dispatch.h"
 
-#include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/ops/empty.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 #include <limits>
 
-namespace fusegen::conv_norm_act {
+namespace fusegen::norm_act {
 namespace {
 
 constexpr int kThreads = 256;
@@ -523,11 +526,6 @@ void launch_grad_input(const at::Tensor& g_t, const at::Tensor& y_t, const Layou
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-}  // namespace
-
-#define FUSEGEN_DISPATCH_FLOATS(dtype, name, ...) \
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dtype, name, __VA_ARGS__)
-
 void stats_cuda(const at::Tensor& y, const Layout& l, at::Tensor& mean, at::Tensor& var) {
   if (y.numel() == 0) return;
   const c10::cuda::CUDAGuard guard(y.device());
@@ -574,4 +572,15 @@ void grad_input_cuda(const at::Tensor& grad_out, const at::Tensor& y, const Layo
   });
 }
 
-}  // namespace fusegen::conv_norm_act
+}  // namespace
+
+const Passes cuda_passes{c10::DeviceType::CUDA, &stats_cuda, &apply_cuda, &grad_sums_cuda,
+                         &grad_input_cuda};
+
+TORCH_LIBRARY_IMPL(fusegen, CUDA, m) {
+  m.impl("norm_act_forward", &OnDevice<Passes, &cuda_passes, &norm_act_forward>::call);
+  m.impl("norm_act_backward", &OnDevice<Passes, &cuda_passes, &norm_act_backward>::call);
+  m.impl("norm_act_update_running_stats", &norm_act_update_running_stats);
+}
+
+}  // namespace fusegen::norm_act

@@ -1,4 +1,5 @@
-"""``unfuse``: the same model with plain PyTorch layers, to compare against the fused blocks."""
+"""``unfuse(model)``: the same model with plain PyTorch layers, to compare against the fused blocks
+(the inverse of :func:`fusegen.nn.fuse`)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,8 @@ import copy
 import torch
 from torch import nn
 
-from ..nn import FusedConvNormAct
-
-_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "silu": nn.SiLU,
-                "none": nn.Identity}
+from ..ops.activations import ACTIVATIONS
+from .conv_norm_act import FusedConvNormAct
 
 
 def eager_block(block: FusedConvNormAct) -> nn.Sequential:
@@ -29,8 +28,7 @@ def eager_block(block: FusedConvNormAct) -> nn.Sequential:
         norm = nn.InstanceNorm2d(block.out_channels, block.eps, affine=block.affine, **factory)
     else:
         norm = nn.Identity()
-    act = (nn.LeakyReLU(block.negative_slope) if block.activation == "leaky_relu"
-           else _ACTIVATIONS[block.activation]())
+    act = ACTIVATIONS[block.activation].make_module(block.negative_slope)
     with torch.no_grad():
         conv.weight.copy_(block.weight)
         if block.bias is not None:

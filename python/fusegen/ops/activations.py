@@ -1,0 +1,85 @@
+"""The activations of the fused operators: one table that every layer reads.
+
+Each row names an activation and says how every part of fusegen spells it: the code of the
+operators' ``int activation`` (the ``Activation`` enum in ``csrc/common/activation.h``, the one
+C++ definition; a test checks that the codes agree), the torch module and function that compute
+it eagerly, and the post-op that oneDNN's fused convolution takes for it.
+
+    >>> ACTIVATIONS["leaky_relu"].code
+    2
+    >>> activation("silu").onednn_post_op
+    'swish'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["ACTIVATIONS", "Activation", "activation", "activation_code", "activation_of_module"]
+
+
+@dataclass(frozen=True)
+class Activation:
+    """One activation, as each layer spells it."""
+
+    name: str  # fusegen's name, e.g. "leaky_relu"
+    code: int  # the operators' `int activation` (csrc/common/activation.h)
+    module: type[nn.Module]  # the torch module; constructed with the slope when has_slope
+    function: Callable[[torch.Tensor, float], torch.Tensor]  # eager twin: function(t, slope)
+    onednn_post_op: str  # the "attr" of torch.ops.mkldnn._convolution_pointwise
+    has_slope: bool = False  # takes negative_slope (LeakyReLU)
+
+    def make_module(self, negative_slope: float = 0.2) -> nn.Module:
+        """The torch module computing this activation (``negative_slope`` where it has one)."""
+        return self.module(negative_slope) if self.has_slope else self.module()
+
+    def onednn_scalars(self, negative_slope: float) -> list[float]:
+        """The post-op's scalar arguments (the ``scalars`` of the oneDNN operators)."""
+        return [float(negative_slope)] if self.has_slope else []
+
+    def __call__(self, t: torch.Tensor, negative_slope: float = 0.2) -> torch.Tensor:
+        return self.function(t, negative_slope)
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    a.name: a
+    for a in (
+        Activation("none", 0, nn.Identity, lambda t, s: t, "none"),
+        Activation("relu", 1, nn.ReLU, lambda t, s: F.relu(t), "relu"),
+        Activation("leaky_relu", 2, nn.LeakyReLU, lambda t, s: F.leaky_relu(t, s), "leaky_relu",
+                   has_slope=True),
+        Activation("tanh", 3, nn.Tanh, lambda t, s: torch.tanh(t), "tanh"),
+        Activation("sigmoid", 4, nn.Sigmoid, lambda t, s: torch.sigmoid(t), "sigmoid"),
+        Activation("silu", 5, nn.SiLU, lambda t, s: F.silu(t), "swish"),
+    )
+}
+
+_BY_MODULE = {a.module: a for a in ACTIVATIONS.values()}
+
+
+def activation(name: str) -> Activation:
+    """The table's row for ``name``; ``ValueError`` for an unknown name."""
+    try:
+        return ACTIVATIONS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}, got {name!r}") from None
+
+
+def activation_code(name: str) -> int:
+    """The operator code of an activation name; ``ValueError`` for an unknown name."""
+    return activation(name).code
+
+
+def activation_of_module(module: nn.Module | None) -> Activation | None:
+    """The row of a torch activation module (``None`` counts as ``"none"``); None if unsupported.
+
+    Only the exact classes of the table count (a subclass may compute something else).
+    """
+    if module is None:
+        return ACTIVATIONS["none"]
+    return _BY_MODULE.get(type(module))

@@ -1,0 +1,145 @@
+"""Convolution + bias + activation (no normalization, or eval-mode batch norm folded in).
+
+Training, and anything oneDNN does not cover, runs ATen's convolution followed by one
+``bias_act`` pass (:mod:`fusegen.ops.bias_act`), which has autograd. Inference on CPU runs one
+oneDNN call with the bias and activation in the convolution's epilogue:
+
+ATen ships oneDNN's convolution with a fused element-wise post-op as
+``torch.ops.mkldnn._convolution_pointwise`` (and ``_convolution_transpose_pointwise``), the
+operators torch.compile's CPU backend emits for Conv -> activation. With batch norm folded into
+the weights, Conv -> BatchNorm -> activation in eval mode becomes one call that writes its
+output once, where a convolution followed by a bias + activation pass writes and reads it again.
+
+These operators have no autograd formula, so they are used only when nothing needs gradients;
+anything they do not cover (float64, string padding, autocast, a torch built without oneDNN,
+``torch.backends.mkldnn.enabled = False``, graphs traced by torch.compile) takes the
+convolution + ``bias_act`` path instead.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .activations import ACTIVATIONS
+from .activations import activation as activation_row
+from .bias_act import bias_act
+from .checks import check_float_tensor
+
+__all__ = ["ONEDNN_AVAILABLE", "ONEDNN_DTYPES", "aten_convolution", "can_use_onednn",
+           "check_convolution", "conv_bias_act", "onednn_conv_bias_act"]
+
+
+def conv_bias_act(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    *,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+    transposed: bool = False,
+    output_padding=0,
+    activation: str = "relu",
+    negative_slope: float = 0.2,
+) -> torch.Tensor:
+    """``act(conv2d(input, weight) + bias)`` (or ``conv_transpose2d``): a convolution block
+    without normalization, or one with eval-mode batch norm folded into ``weight`` and ``bias``.
+
+    When nothing needs gradients on CPU, oneDNN computes it in one call with the bias and
+    activation in the convolution's epilogue (:func:`onednn_conv_bias_act`); otherwise the
+    convolution is followed by one ``bias_act`` pass, which has autograd.
+    """
+    act = activation_row(activation)
+    check_convolution(input, weight, bias, groups, transposed)
+    if can_use_onednn(input, weight, bias, padding, activation):
+        return onednn_conv_bias_act(input, weight, bias, _pair(stride), _pair(padding),
+                                    _pair(dilation), groups, transposed, _pair(output_padding),
+                                    activation, negative_slope)
+    fuse_bias = act.name != "none"
+    y = aten_convolution(input, weight, None if fuse_bias else bias, stride, padding, dilation,
+                         groups, transposed, output_padding)
+    return bias_act(y, bias, activation=activation, negative_slope=negative_slope) if fuse_bias else y
+
+
+def check_convolution(input, weight, bias, groups: int, transposed: bool) -> None:
+    """The checks ATen's convolution would make, with messages that name the argument."""
+    check_float_tensor(input, "input")
+    check_float_tensor(weight, "weight")
+    if input.dim() != 4:
+        raise ValueError(f"input must have shape (N, C, H, W), got {tuple(input.shape)}")
+    expected = weight.shape[0] if transposed else weight.shape[1] * groups
+    if input.shape[1] != expected:
+        raise ValueError(
+            f"input must have {expected} channels for this convolution weight of shape "
+            f"{tuple(weight.shape)} (groups={groups}), got {input.shape[1]} channels"
+        )
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.device != input.device:
+            raise ValueError(f"{name} must be on the input's device ({input.device}), got {t.device}")
+
+
+def aten_convolution(input, weight, bias, stride, padding, dilation, groups, transposed,
+                     output_padding):
+    """ATen's convolution (oneDNN / cuDNN), with autograd; arguments already checked."""
+    if transposed:
+        return F.conv_transpose2d(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+
+
+def _pair(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+# --- the oneDNN path --------------------------------------------------------------------------
+
+
+def _operators_present() -> bool:
+    ops = torch.ops.mkldnn
+    return hasattr(ops, "_convolution_pointwise") and hasattr(ops, "_convolution_transpose_pointwise")
+
+
+# Fixed for the process: whether this torch has oneDNN and the operators, and which dtypes
+# oneDNN runs on this CPU (bfloat16 needs AVX-512 BF16 / AMX class CPUs).
+ONEDNN_AVAILABLE = torch.backends.mkldnn.is_available() and _operators_present()
+ONEDNN_DTYPES = frozenset(
+    [torch.float32] + ([torch.bfloat16] if ONEDNN_AVAILABLE and torch.ops.mkldnn._is_mkldnn_bf16_supported() else []))
+
+
+def can_use_onednn(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding,
+                   activation: str) -> bool:
+    """Whether :func:`onednn_conv_bias_act` can run this convolution (see the module docstring)."""
+    if torch.compiler.is_compiling():  # the flags below are not traceable; compiled graphs
+        return False                    # keep the convolution + bias_act operators
+    tensors = (input, weight) if bias is None else (input, weight, bias)
+    return (
+        activation in ACTIVATIONS
+        and input.dim() == 4
+        and all(t.device.type == "cpu" and t.dtype == input.dtype for t in tensors)
+        and not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+        and not isinstance(padding, str)
+        and not torch.is_autocast_enabled("cpu")
+        and ONEDNN_AVAILABLE
+        and torch.backends.mkldnn.enabled
+        and input.dtype in ONEDNN_DTYPES
+    )
+
+
+def onednn_conv_bias_act(input, weight, bias, stride, padding, dilation, groups: int,
+                         transposed: bool, output_padding, activation: str,
+                         negative_slope: float) -> torch.Tensor:
+    """``act(conv(input, weight) + bias)`` in one oneDNN call; check :func:`can_use_onednn` first.
+
+    Arguments are those of ``F.conv2d`` / ``F.conv_transpose2d`` (pairs of ints), the
+    activation name and the LeakyReLU slope. The output keeps the input's memory format.
+    """
+    act = ACTIVATIONS[activation]
+    attr, scalars = act.onednn_post_op, act.onednn_scalars(negative_slope)
+    stride, padding, dilation = list(stride), list(padding), list(dilation)
+    if transposed:
+        return torch.ops.mkldnn._convolution_transpose_pointwise(
+            input, weight, bias, padding, list(output_padding), stride, dilation, groups, attr,
+            scalars, None)
+    return torch.ops.mkldnn._convolution_pointwise(
+        input, weight, bias, padding, stride, dilation, groups, attr, scalars, None)

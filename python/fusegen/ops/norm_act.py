@@ -1,0 +1,145 @@
+"""Fused normalization + activation: the functional API and its operators.
+
+* ``fusegen::norm_act_forward`` -- batch or instance statistics in one reduction pass, then
+  normalize + affine + activation in one apply pass. Saves only the per-channel mean and
+  inverse standard deviation.
+* ``fusegen::norm_act_backward`` -- activation backward fused with normalization backward:
+  one reduction pass, one pass writing the input gradient, plus weight and bias gradients.
+* ``fusegen::norm_act_update_running_stats`` -- the running-statistics update (a separate,
+  mutating operator: PyTorch only accepts autograd formulas for functional operators).
+
+The kernels live in ``csrc/ops/norm_act/``; ``fusegen::bias_act`` (:mod:`fusegen.ops.bias_act`)
+runs on the same passes.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .activations import activation_code
+from .checks import check_float_tensor
+
+__all__ = ["accumulate_dtype", "norm_act", "walkable_like"]
+
+
+def norm_act(
+    input: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+    running_mean: torch.Tensor | None = None,
+    running_var: torch.Tensor | None = None,
+    *,
+    training: bool = True,
+    instance: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+    activation: str = "relu",
+    negative_slope: float = 0.2,
+) -> torch.Tensor:
+    """``act(batch_norm(input))`` or ``act(instance_norm(input))`` in two passes over memory.
+
+    Args:
+        input: (N, C, ...) float tensor (NCHW or channels-last).
+        weight, bias: optional affine parameters, shape (C,).
+        running_mean, running_var: optional running statistics, shape (C,), updated in place
+            when ``training`` (``momentum`` as in ``torch.nn.BatchNorm2d``, unbiased variance);
+            used instead of the batch statistics when not ``training``. Not with ``instance``.
+        instance: per-sample statistics (``InstanceNorm``) instead of per-batch ones.
+        activation: a name of :data:`fusegen.ops.activations.ACTIVATIONS`: ``"none"``,
+            ``"relu"``, ``"leaky_relu"`` (``negative_slope``), ``"tanh"``, ``"sigmoid"``, ``"silu"``.
+
+    Gradients reach ``input``, ``weight`` and ``bias`` through one fused backward operator.
+    """
+    check_float_tensor(input, "input")
+    code = activation_code(activation)
+    out, mean, invstd = torch.ops.fusegen.norm_act_forward(
+        input, weight, bias, running_mean, running_var, training, instance, eps, code,
+        float(negative_slope),
+    )
+    if training and running_mean is not None and input.numel() > 0:
+        count = input.numel() // input.shape[1]
+        torch.ops.fusegen.norm_act_update_running_stats(
+            running_mean, running_var, mean.detach(), invstd.detach(), float(momentum), eps, count
+        )
+    return out
+
+
+# --- what torch.compile and autograd need to know about the operators -----------------------
+
+
+def walkable_like(y: torch.Tensor) -> torch.Tensor:
+    """An empty tensor in the layout the kernels write (mirrors walkable() in norm_act.cpp)."""
+    if y.is_contiguous() or (y.dim() == 4 and y.is_contiguous(memory_format=torch.channels_last)):
+        return torch.empty_like(y)
+    return y.new_empty(y.shape)
+
+
+def accumulate_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the kernels accumulate (and save statistics) in: float64 stays, others float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _stat_shape(y: torch.Tensor, instance: bool) -> tuple[int, ...]:
+    return (y.shape[0], y.shape[1]) if instance else (y.shape[1],)
+
+
+@torch.library.register_fake("fusegen::norm_act_forward")
+def _norm_act_forward_fake(input, weight, bias, running_mean, running_var, training, instance,
+                           eps, activation, negative_slope):
+    check_float_tensor(input, "input")
+    if input.dim() < 2:
+        raise ValueError(f"input must have shape (N, C, ...), got {tuple(input.shape)}")
+    stats = input.new_empty(_stat_shape(input, instance), dtype=accumulate_dtype(input.dtype))
+    return walkable_like(input), stats, torch.empty_like(stats)
+
+
+@torch.library.register_fake("fusegen::norm_act_backward")
+def _norm_act_backward_fake(grad_out, input, weight, bias, save_mean, save_invstd,
+                            use_input_stats, instance, activation, negative_slope, output_mask):
+    acc = accumulate_dtype(input.dtype)
+    C = input.shape[1]
+    grad_y = walkable_like(input) if output_mask[0] else input.new_empty(0)
+
+    def param_grad(param, wanted):
+        if not wanted:
+            return input.new_empty(0, dtype=acc)
+        return input.new_empty(C, dtype=param.dtype if param is not None else acc)
+
+    return grad_y, param_grad(weight, output_mask[1]), param_grad(bias, output_mask[2])
+
+
+@torch.library.register_fake("fusegen::norm_act_update_running_stats")
+def _norm_act_update_running_stats_fake(running_mean, running_var, save_mean, save_invstd,
+                                        momentum, eps, count):
+    return None
+
+
+def _norm_act_setup_context(ctx, inputs, output):
+    input, weight, bias, running_mean, _, training, instance, _, activation, slope = inputs
+    _, mean, invstd = output
+    ctx.mark_non_differentiable(mean, invstd)
+    ctx.use_input_stats = training or instance or running_mean is None
+    ctx.instance = instance
+    ctx.activation = activation
+    ctx.negative_slope = slope
+    ctx.save_for_backward(input, weight, bias, mean, invstd)
+
+
+def _norm_act_backward(ctx, grad_out, _grad_mean, _grad_invstd):
+    input, weight, bias, mean, invstd = ctx.saved_tensors
+    needs = ctx.needs_input_grad
+    mask = [needs[0], weight is not None and needs[1], bias is not None and needs[2]]
+    grad_input, grad_weight, grad_bias = torch.ops.fusegen.norm_act_backward(
+        grad_out, input, weight, bias, mean, invstd, ctx.use_input_stats, ctx.instance, ctx.activation, ctx.negative_slope, mask,
+    )
+    return (
+        grad_input if mask[0] else None,
+        grad_weight if mask[1] else None,
+        grad_bias if mask[2] else None,
+        None, None, None, None, None, None, None,
+    )
+
+
+torch.library.register_autograd(
+    "fusegen::norm_act_forward", _norm_act_backward, setup_context=_norm_act_setup_context
+)
