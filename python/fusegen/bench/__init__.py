@@ -16,7 +16,7 @@ shared machine. A speed-up above 1 means fusegen is faster.
   (:func:`missing_anchors` names the ones that are not).
 * ``gan-step``: a whole conditional DCGAN training step as the trainer runs it (discriminator
   update on a real and a fake batch, generator update, EMA of the generator; 32 px, width 64,
-  batch 64) with fused blocks against the same model unfused (:func:`fusegen.models.unfuse`).
+  batch 64) with fused blocks against the same model unfused (:func:`fusegen.nn.unfuse`).
 * ``ema``: the EMA update of that generator with the fused weighted sum against one
   ``torch._foreach_lerp_`` call over all its parameters.
 
@@ -184,7 +184,7 @@ def _gan(image_size: int = 32, width: int = 64):
 def gan_step_rows(device: torch.device, repeats: int, compile: bool = False,
                   channels_last: bool = False, image_size: int = 32, width: int = 64,
                   batch: int = 64) -> list[Row]:
-    from ..models import unfuse
+    from ..nn import unfuse
     from ..train import GANTask
     from ..train.distributed import Distributed
 

@@ -13,7 +13,7 @@ from ..data import add_noise, write_image
 from ..info import format_info, info
 from ..metrics import psnr
 from ..models import DCGAN
-from ..models import unfuse  # TODO-merge: fusegen.nn.unfuse
+from ..nn import unfuse
 from ..ops import nlm_denoise, reference, weighted_sum
 from ..timing import median_seconds
 from ..train import GANTask

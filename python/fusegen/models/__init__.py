@@ -10,7 +10,6 @@ parameter soup) with fixed or learned weights; :func:`soup` averages parameters 
 from .dcgan import DCGAN, DCGANDiscriminator, DCGANGenerator
 from .dncnn import DnCNN
 from .ensemble import Ensemble, format_report, least_squares_weights, mmd_mixture_weights, soup
-from .eager import unfuse
 from .nlm_denoiser import NLMDenoiser
 from .registry import MODEL_KINDS, build_model
 from .restoration import RestorationModel
@@ -18,4 +17,4 @@ from .vae import ConvVAE
 
 __all__ = ["DCGAN", "ConvVAE", "DCGANDiscriminator", "DCGANGenerator", "DnCNN", "Ensemble",
            "MODEL_KINDS", "NLMDenoiser", "RestorationModel", "build_model", "format_report",
-           "least_squares_weights", "mmd_mixture_weights", "soup", "unfuse"]
+           "least_squares_weights", "mmd_mixture_weights", "soup"]

@@ -12,7 +12,19 @@ from collections.abc import Sequence
 
 import torch
 
+from .. import _C
+
 FLOAT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+CUDA_KERNELS = bool(_C.build_info()["cuda"])
+
+
+def check_device_built(t: torch.Tensor, name: str) -> None:
+    """A CUDA tensor needs a build with CUDA kernels: say so, rather than the dispatcher's
+    "could not run ... with arguments from the 'CUDA' backend"."""
+    if t.device.type == "cuda" and not CUDA_KERNELS:
+        raise RuntimeError(f"{name} is on {t.device}, but this fusegen was built without CUDA kernels "
+                           f"(fusegen.build_info()['cuda'] is False): move it to the CPU, or rebuild "
+                           f"with a CUDA build of torch and nvcc (FUSEGEN_CUDA=on)")
 
 
 def check_float_tensor(t: object, name: str) -> torch.Tensor:
@@ -22,6 +34,7 @@ def check_float_tensor(t: object, name: str) -> torch.Tensor:
         raise TypeError(
             f"{name} must have dtype float32, float64, float16 or bfloat16, got {t.dtype}"
         )
+    check_device_built(t, name)
     return t
 
 

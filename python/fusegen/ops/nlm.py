@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import torch
 
-from .checks import check_number, check_window
+from .checks import check_device_built, check_number, check_window
 
 __all__ = ["IPOL_TABLE", "MEASURED_TABLE", "NLMParams", "nlm_denoise", "nlm_params"]
 
@@ -164,6 +164,7 @@ def _check_image(image: object) -> torch.Tensor:
             "image must have dtype float32, float64, float16, bfloat16 or uint8, "
             f"got {image.dtype}"
         )
+    check_device_built(image, "image")
     return image
 
 
