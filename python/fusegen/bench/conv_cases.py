@@ -1,7 +1,7 @@
 """The Conv -> Norm -> Activation blocks the benchmarks time, and the models compared on them.
 
 Shared by ``fusegen bench conv`` and the repository's pytest-benchmark suite
-benchmarks/bench_norm_act_passes.py.
+benchmarks/bench_norm_act.py.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ eager PyTorch runs for the same work (``native_batch_norm`` + activation forward
 case's convolution output, NCHW and channels-last. This isolates what the fused kernels change
 from the convolution, which dominates the block's time.
 
-Run with ``python -m pytest benchmarks/bench_norm_act_passes.py``.
+Run with ``python -m pytest benchmarks/bench_norm_act.py``.
 """
 
 import pytest
