@@ -64,7 +64,7 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one seed, 4 rounds, no generation")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default: 3)")
@@ -84,19 +84,18 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.rounds, args.generate = 1, 4, "none"
-    torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    dataset = load_dataset("digits", 16, 1)
-    started = time.perf_counter()
-
-    strategies = {**STRATEGIES, **(ABLATION if args.ablation else {})}
+    args.strategies = {**STRATEGIES, **(ABLATION if args.ablation else {})}
     if args.only:
         wanted = [w.strip() for w in args.only.split(",") if w.strip()]
-        unknown = [w for w in wanted if w not in strategies]
+        unknown = [w for w in wanted if w not in args.strategies]
         if unknown:
-            parser.error(f"--only: unknown rows {unknown}; known: {', '.join(strategies)}")
-        strategies = {k: v for k, v in strategies.items() if k in wanted}
+            parser.error(f"--only: unknown rows {unknown}; known: {', '.join(args.strategies)}")
+        args.strategies = {k: v for k, v in args.strategies.items() if k in wanted}
+    return args
+
+
+def run_strategies(args, dataset, strategies) -> tuple[dict[str, list], dict]:
+    """Every strategy on every seed's pool split; returns (results by row label, splits by seed)."""
     results: dict[str, list] = {label: [] for label in strategies}
     splits = {}
     for seed in range(args.seeds):
@@ -114,10 +113,13 @@ def main() -> int:
             print(f"seed {seed} {label:>14}: {res.accuracy[0]:.3f} -> {res.accuracy[-1]:.3f} "
                   f"(AUC {res.auc():.3f}), fit {sum(res.fit_seconds):.1f} s, "
                   f"query {sum(res.query_seconds):.1f} s", flush=True)
-    al_seconds = time.perf_counter() - started
-    summary = summarize(results)
+    return results, splits
 
-    generation = []
+
+def generation_link(args, dataset, strategies, results, summary, splits) -> tuple[list[dict], int]:
+    """Conditional generators trained on pools pseudo-labelled by random and the best strategy,
+    early and late in the budget; returns (rows, early re-runs that did not repeat the full run)."""
+    generation: list[dict] = []
     prefix_mismatches = 0
     if args.generate != "none" and ("random" not in results or len(results) < 2):
         print("generation link skipped: it compares random with another strategy")
@@ -156,8 +158,11 @@ def main() -> int:
                                    model, judge, dataset.num_classes, seed=seed),
                                "judge_test_accuracy": judge_accuracy})
             print(f"seed {seed}: generation link done (judge test accuracy {judge_accuracy:.3f})", flush=True)
-    total_seconds = time.perf_counter() - started
+    return generation, prefix_mismatches
 
+
+def markdown_table(args, results, summary, generation, prefix_mismatches, al_seconds, total_seconds) -> str:
+    """The results as the markdown the experiment's README shows."""
     budget = args.initial + args.rounds * args.per_round
     lines = [f"Active learning on digits 16x16: pool 1,397, test 400, {args.initial} initial + "
              f"{args.rounds} rounds x {args.per_round} = {budget} labels, seeds 0..{args.seeds - 1}; "
@@ -182,15 +187,33 @@ def main() -> int:
                          "runs' first rounds exactly)")
     lines += ["", f"Active-learning runs {al_seconds:.0f} s, everything {total_seconds:.0f} s, "
               f"{args.threads} torch thread(s), {platform.processor() or platform.machine()}."]
-    table = "\n".join(lines)
+    return "\n".join(lines)
+
+
+def main() -> int:
+    args = parse_args()
+    strategies = args.strategies
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    dataset = load_dataset("digits", 16, 1)
+    started = time.perf_counter()
+    results, splits = run_strategies(args, dataset, strategies)
+    al_seconds = time.perf_counter() - started
+    summary = summarize(results)
+    generation, prefix_mismatches = generation_link(args, dataset, strategies, results, summary, splits)
+    total_seconds = time.perf_counter() - started
+    table = markdown_table(args, results, summary, generation, prefix_mismatches, al_seconds, total_seconds)
     print()
     print(table)
 
+    budget = args.initial + args.rounds * args.per_round
     png = plot_learning_curves(results, out / "curve.png",
                                title=f"digits: {budget} labels, {args.seeds} seed(s), mean ± std")
     payload = {"date": date.today().isoformat(), "torch": torch.__version__, "threads": args.threads,
                "cpu_count": os.cpu_count(),
-               "args": {k: v for k, v in vars(args).items() if k != "out"}, "summary": summary,
+               "args": {k: v for k, v in vars(args).items() if k not in ("out", "strategies")},
+               "summary": summary,
                "runs": {k: [r.to_dict() for r in v] for k, v in results.items()},
                "generation": generation, "early_prefix_mismatches": prefix_mismatches,
                "active_learning_seconds": al_seconds,
