@@ -28,6 +28,16 @@ TOLERANCES = {
 }
 
 
+@pytest.fixture
+def one_torch_thread():
+    """torch on one CPU thread for the test: for tiny tensors a second thread only waits for a
+    core on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(params=DEVICES)
 def device(request) -> str:
     return request.param

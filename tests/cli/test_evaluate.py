@@ -13,13 +13,7 @@ from fusegen.cli import main
 METRICS = ("frechet_distance", "kid_mean", "kid_std", "precision", "recall", "density", "coverage")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # The test tensors are tiny: on a busy machine a second thread only waits for a core.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # the test tensors are tiny
 
 
 def image_files(tmp_path, n_fake=50):

@@ -7,12 +7,8 @@ import torch
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    # The test tensors are tiny: on a busy machine a second thread only waits for a core.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def one_thread(one_torch_thread):
+    """Every metrics test runs on one thread: its tensors are tiny."""
 
 
 def gaussian(n: int, d: int, seed: int, mean: float | torch.Tensor = 0.0, std: float | torch.Tensor = 1.0,
