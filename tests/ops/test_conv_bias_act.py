@@ -159,3 +159,32 @@ def test_torch_compile_of_an_inference_model():
         expected = model(x)
         torch.testing.assert_close(torch.compile(model, fullgraph=True)(x), expected,
                                    atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_a_strided_or_expanded_bias_gives_the_right_numbers(transposed):
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 6, 6)
+    w = torch.randn(4, 8, 3, 3) if transposed else torch.randn(8, 4, 3, 3)
+    conv = F.conv_transpose2d if transposed else F.conv2d
+    for bias in (torch.randn(16)[::2], torch.randn(1).expand(8)):
+        with torch.no_grad():
+            got = conv_bias_act(x, w, bias, padding=1, transposed=transposed, activation="none")
+        torch.testing.assert_close(got, conv(x, w, bias.contiguous(), padding=1))
+
+
+def test_an_expanded_bias_over_many_channels_does_not_crash():
+    with torch.no_grad():
+        y = conv_bias_act(torch.randn(1, 1, 1, 1), torch.randn(2**16, 1, 1, 1),
+                          torch.randn(1).expand(2**16), activation="none")
+    assert y.shape == (1, 2**16, 1, 1)
+
+
+def test_bias_of_the_wrong_shape_and_negative_output_padding_are_refused():
+    x, w = torch.randn(1, 4, 5, 5), torch.randn(8, 4, 3, 3)
+    with torch.no_grad(), pytest.raises(ValueError, match=r"bias must have shape \(8,\)"):
+        conv_bias_act(x, w, torch.randn(4))
+    wt = torch.randn(4, 8, 3, 3)
+    for output_padding in (-1, 2):
+        with torch.no_grad(), pytest.raises(ValueError, match="output_padding must be >= 0 and smaller"):
+            conv_bias_act(x, wt, None, stride=2, transposed=True, output_padding=output_padding)

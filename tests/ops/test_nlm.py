@@ -318,3 +318,26 @@ def test_cuda_many_channels_and_non_default_stream():
 def test_cuda_operator_check():
     image = noisy_image((2, 3, 9, 10)).cuda()
     torch.library.opcheck(torch.ops.fusegen.nlm_denoise, (image, 0.1, 0.1, 3, 5))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("sigma", [0.0, 0.1])
+@pytest.mark.parametrize("h", [1e-20, 1e-30, 1e-200])
+def test_a_tiny_h_gives_the_limit_of_small_h_not_nan(dtype, sigma, h):
+    # 1/h² overflowed and 0 · inf made NaN where a patch's distance is within 2 sigma² of zero
+    image = torch.rand(1, 12, 12, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    out = nlm_denoise(image, sigma, h=h, patch_size=3, search_size=5)
+    assert torch.isfinite(out).all()
+    # the weights are already 0 or 1 at h = 1e-15: any smaller h gives the same result
+    torch.testing.assert_close(out, nlm_denoise(image, sigma, h=1e-15, patch_size=3, search_size=5))
+    if sigma == 0:  # every other patch differs: each pixel keeps its own value
+        torch.testing.assert_close(out, image)
+
+
+def test_backward_through_it_is_a_clear_error():
+    image = torch.rand(1, 8, 8, requires_grad=True)
+    out = nlm_denoise(image, 0.1, patch_size=3, search_size=5)
+    with pytest.raises(RuntimeError, match="nlm_denoise has no gradient"):
+        out.sum().backward()
+    with torch.no_grad():
+        assert not nlm_denoise(image, 0.1, patch_size=3, search_size=5).requires_grad

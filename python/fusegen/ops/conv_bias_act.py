@@ -137,7 +137,20 @@ def onednn_conv_bias_act(input, weight, bias, stride, padding, dilation, groups:
     act = ACTIVATIONS[activation]
     attr, scalars = act.onednn_post_op, act.onednn_scalars(negative_slope)
     stride, padding, dilation = list(stride), list(padding), list(dilation)
+    if bias is not None:
+        # oneDNN reads the bias as a dense vector of out-channels values: ATen's convolution
+        # checks this itself, the pointwise operators do not (a strided bias gives wrong numbers).
+        out_channels = weight.shape[1] * groups if transposed else weight.shape[0]
+        if bias.shape != (out_channels,):
+            raise ValueError(f"bias must have shape ({out_channels},) for this convolution weight of "
+                             f"shape {tuple(weight.shape)}, got {tuple(bias.shape)}")
+        bias = bias.contiguous()
     if transposed:
+        for op, s, d in zip(output_padding, stride, dilation):
+            if not 0 <= op < max(s, d):
+                raise ValueError(f"output_padding must be >= 0 and smaller than stride or dilation, "
+                                 f"got output_padding={tuple(output_padding)} with stride="
+                                 f"{tuple(stride)}, dilation={tuple(dilation)}")
         return torch.ops.mkldnn._convolution_transpose_pointwise(
             input, weight, bias, padding, list(output_padding), stride, dilation, groups, attr,
             scalars, None)

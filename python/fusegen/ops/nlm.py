@@ -131,8 +131,9 @@ def nlm_denoise(
         rounded and saturated. Empty images give empty results; a NaN spreads to the pixels
         whose windows see it, nothing crashes.
 
-    Not differentiable: no backward is registered (the weights' gradients are of no
-    practical use); use it as preprocessing, under ``torch.no_grad()``. Works with
+    Not differentiable (the weights' gradients are of no practical use): a backward pass
+    that reaches it raises ``RuntimeError``; use it as preprocessing, under
+    ``torch.no_grad()``. Works with
     ``torch.compile`` (a fake implementation is registered).
 
     Raises ``ValueError``/``TypeError`` naming the argument for a wrong rank, an integer dtype
@@ -147,7 +148,12 @@ def nlm_denoise(
     channels = 1 if image.dim() == 2 else image.shape[-3]
     params = nlm_params(sigma, channels, image.dtype, h=h, patch_size=patch_size,
                         search_size=search_size, data_range=data_range)
-    return torch.ops.fusegen.nlm_denoise(image, float(sigma), params.h, params.patch_size,
+    # The kernel weighs by exp(-excess / h²) in float32 (float64 for float64 images). Where 1/h²
+    # overflows, an identical patch gets 0 · inf = NaN; below this h every weight is already 1
+    # (identical patches) or 0 to the type's precision, so a smaller h changes nothing.
+    accumulate = torch.float64 if image.dtype == torch.float64 else torch.float32
+    h = max(params.h, 2 * torch.finfo(accumulate).max ** -0.5)
+    return torch.ops.fusegen.nlm_denoise(image, float(sigma), h, params.patch_size,
                                          params.search_size)
 
 
@@ -179,3 +185,13 @@ def _nlm_denoise_fake(image, sigma, h, patch_size, search_size):
     if search_size < patch_size:
         raise ValueError(f"search_size ({search_size}) must be at least patch_size ({patch_size})")
     return image.new_empty(image.shape)
+
+
+def _no_gradient(ctx, grad_output):
+    raise RuntimeError("fusegen.ops.nlm_denoise has no gradient: use its result as a constant "
+                       "(call it under torch.no_grad(), or .detach() its input)")
+
+
+# Registered so that a backward pass through the denoiser fails with this message instead of
+# torch's warning about a missing autograd kernel (and a silently wrong, zero gradient).
+torch.library.register_autograd("fusegen::nlm_denoise", _no_gradient)
