@@ -84,3 +84,9 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     torch.save(torch.rand(5, 1, 8, 8) * 3, tmp_path / "bright.pt")
     assert main(["evaluate", str(tmp_path / "bright.pt"), fake_path]) == 2
     assert "must lie in [0, 1]" in capsys.readouterr().err
+
+
+def test_negative_epochs_are_refused(tmp_path, capsys):
+    real_path, fake_path, _, _ = image_files(tmp_path)
+    assert main(["evaluate", real_path, fake_path, "--features", "classifier", "--epochs", "-1"]) == 2
+    assert "--epochs must be >= 1, got -1" in capsys.readouterr().err

@@ -99,3 +99,20 @@ def test_denoise_with_a_trained_dncnn(tmp_path, capsys):
     assert main(["denoise", str(tmp_path / "in.png"), "-o", str(result), "--method", "dncnn",
                  "--model", f"{gan}/last.pt"]) == 2
     assert "not a denoiser" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["dncnn", "--batch-size", "0"], "batch_size must be an integer >= 1, got 0"),
+    (["dncnn", "--lr", "0"], "lr must be a finite number > 0, got 0.0"),
+    (["dncnn", "--width", "0"], "width must be an integer >= 1, got 0"),
+    (["dncnn", "--depth", "0"], "depth must be an integer >= 3, got 0"),
+    (["dncnn", "--patch-size", "0"], "patch_size must be an integer >= 1, got 0"),
+    (["dcgan", "--latent-dim", "0"], "latent_dim must be an integer >= 1, got 0"),
+    (["dcgan", "--latent-dim", "-5"], "latent_dim must be an integer >= 1, got -5"),
+    (["vae", "--beta", "-1"], "beta must be a finite number >= 0, got -1.0"),
+])
+def test_zero_and_negative_options_are_refused_not_replaced_by_defaults(tmp_path, capsys, argv, fragment):
+    assert main(["train", *argv, "--out", str(tmp_path / "run"), "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()  # refused before any work

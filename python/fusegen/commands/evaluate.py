@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     device = parse_device(args.device)
     if args.risk < 0:
         raise ValueError(f"--risk must be >= 0, got {args.risk}")
+    if args.epochs < 1:
+        raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
     real, labels = load_images(args.real)
     fake, _ = load_images(args.fake)
     if real.shape[1:] != fake.shape[1:]:

@@ -5,6 +5,7 @@ This is what ``fusegen train`` runs; Python users call it the same way.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,25 @@ def denoising_pairs(source, channels: int, patch_size: int, sigma, val_fraction:
     return NoisyPairs(patches[order[n_val:]], sigma, seed=seed, augment=True), val
 
 
+def given(value, default):
+    """``value``, or ``default`` where it is None: 0 is a value, not "use the default"."""
+    return default if value is None else value
+
+
+def check_options(**options) -> None:
+    """Explicit model and training options must make sense (None means "the default")."""
+    minimum = {"batch_size": 1, "latent_dim": 1, "width": 1, "depth": 3, "patch_size": 1, "steps": 1}
+    for name, low in minimum.items():
+        value = options.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    lr, beta = options.get("lr"), options.get("beta")
+    if lr is not None and not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    if beta is not None and not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta >= 0):
+        raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
+
+
 def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int = 1000, *,
           conditional: bool = False, image_size: int | None = None, channels: int | None = None,
           batch_size: int | None = None, lr: float | None = None, seed: int = 0,
@@ -112,11 +132,13 @@ def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if kind != "dncnn" and str(data) == "photos":
         raise ValueError("'photos' is denoising data; use digits, faces, a folder or an IDX file")
+    check_options(batch_size=batch_size, lr=lr, latent_dim=latent_dim, width=width, depth=depth,
+                  beta=beta, patch_size=patch_size, steps=steps)
     fine_tune = FineTune(kind, init=init, freeze=freeze, freeze_part=freeze_part,
                          backbone_lr=backbone_lr, resume=resume)
     o = fine_tune.inherit(dict(image_size=image_size, channels=channels, latent_dim=latent_dim,
                                width=width, depth=depth, spectral_norm=spectral_norm, beta=beta))
-    image_size, channels, depth = o["image_size"] or 32, o["channels"] or 1, o["depth"] or 17
+    image_size, channels, depth = given(o["image_size"], 32), given(o["channels"], 1), given(o["depth"], 17)
     latent_dim, width, spectral_norm = o["latent_dim"], o["width"], bool(o["spectral_norm"])
     beta = 1.0 if o["beta"] is None else o["beta"]
     torch.manual_seed(seed)  # the model's initial weights
@@ -127,10 +149,10 @@ def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int
         if classes is not None:
             raise ValueError("--classes applies to gan and vae, not dncnn")
         train_data, val_data = denoising_pairs(data, channels, patch_size, sigma, val_fraction, seed)
-        model = DnCNN(channels=channels, depth=depth, width=width or 64)
+        model = DnCNN(channels=channels, depth=depth, width=given(width, 64))
         fine_tune.apply(model)
-        task = DenoiserTask(model, lr or 1e-3)
-        batch_size = batch_size or 32
+        task = DenoiserTask(model, given(lr, 1e-3))
+        batch_size = given(batch_size, 32)
     else:
         dataset = load_dataset(data, image_size, channels)
         if classes is not None:
@@ -143,15 +165,15 @@ def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int
             extra["class_names"] = list(dataset.class_names)
         train_data, val_data = split(dataset, val_fraction, seed)
         if kind == "dcgan":
-            model = DCGAN(latent_dim or 100, channels, image_size, width or 64, num_classes,
+            model = DCGAN(given(latent_dim, 100), channels, image_size, given(width, 64), num_classes,
                           spectral_norm=spectral_norm)
             fine_tune.apply(model)  # before the task: the GAN's EMA starts from the loaded generator
-            task = GANTask(model, lr or 2e-4, ema_decay, ema_method, mode_seeking=mode_seeking)
+            task = GANTask(model, given(lr, 2e-4), ema_decay, ema_method, mode_seeking=mode_seeking)
         else:
-            model = ConvVAE(channels, image_size, latent_dim or 16, width or 32, num_classes, beta=beta)
+            model = ConvVAE(channels, image_size, given(latent_dim, 16), given(width, 32), num_classes, beta=beta)
             fine_tune.apply(model)
-            task = VAETask(model, lr or 1e-3)
-        batch_size = batch_size or 64
+            task = VAETask(model, given(lr, 1e-3))
+        batch_size = given(batch_size, 64)
     settings = TrainSettings(steps=steps, batch_size=batch_size, seed=seed, device=device,
                              sample_every=sample_every, checkpoint_every=checkpoint_every,
                              val_every=val_every if val_data is not None else 0, patience=patience,
