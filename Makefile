@@ -22,7 +22,7 @@ PYTEST_ARGS ?=
 # CUDA compile check: a separate environment with a CUDA build of torch.
 CUDA_VENV         ?= .venv-cuda
 CUDA_TORCH_SPEC   ?= torch==2.14.1
-CUDA_ARCH_LIST    ?= 8.0;9.0
+CUDA_ARCH_LIST    ?= 8.0;9.0+PTX
 NVCC              ?= $(shell command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)
 
 .PHONY: test demo bench install cuda-check clean

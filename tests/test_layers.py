@@ -17,7 +17,8 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "python" / "fusegen"
 # Lowest first. A name is a top-level module or package of fusegen ("" is fusegen/__init__.py,
 # the facade that re-exports the public names: nothing inside the package imports it).
 LAYERS: list[tuple[str, ...]] = [
-    ("_C", "_version", "atomic", "timing", "tables", "info", "checkpoint"),  # base: no model code
+    ("_C", "_build_config", "_torch_check", "_version", "atomic", "timing", "tables", "info",
+     "checkpoint"),  # base: no model code
     ("ops",),
     ("nn",),
     ("data",),
@@ -33,7 +34,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("",),
 ]
 LEVEL = {name: rank for rank, names in enumerate(LAYERS) for name in names}
-COMPILED = {"fusegen._C"}  # modules with no .py file: the C++ extension
+COMPILED = {"fusegen._C", "fusegen._build_config"}  # modules the build writes (no source file)
 
 
 def module_name(path: Path, root: Path) -> tuple[str, bool]:
@@ -129,7 +130,7 @@ def test_fusegen_imports_point_down_the_ladder():
 
 def test_every_layer_of_the_ladder_exists():
     present = {top_level(module_name(p, PACKAGE_ROOT)[0]) for p in PACKAGE_ROOT.rglob("*.py")}
-    present |= {"_C"}  # the compiled extension
+    present |= {"_C", "_build_config"}  # written by the build
     assert set(LEVEL) <= present, sorted(set(LEVEL) - present)
 
 

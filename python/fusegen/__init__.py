@@ -7,7 +7,10 @@ to see how the installed build was compiled.
 
 import torch  # noqa: F401  (must be loaded before the extension: it provides libtorch)
 
-from . import _C  # noqa: F401  (registers torch.ops.fusegen.*)
+from ._torch_check import check_torch_version
+
+check_torch_version()  # a clear message, not a loader error, after a torch upgrade
+from . import _C  # noqa: E402,F401  (registers torch.ops.fusegen.*)
 from . import nn, ops
 from ._version import __version__
 from .info import build_info, info
