@@ -119,7 +119,7 @@ def train_dncnn(work: Path, steps: int) -> Path:
         if name not in VAL_PHOTOS:
             write_image(photo(name), folder / f"{name}.png")
     train("dncnn", folder, work / "dncnn", steps, depth=5, width=16, batch_size=16, sigma=SIGMA,
-          device="cpu", seed=0, val_fraction=0.0, progress=False)
+          device="cpu", seed=0, val_fraction=0.0, progress=False, overwrite=True)
     return work / "dncnn" / "last.pt"
 
 
@@ -219,7 +219,7 @@ def evaluate_generators(args, work: Path) -> dict:
         t0 = time.perf_counter()
         out = work / f"{kind}{seed}"
         train(kind, "digits", out, size(args, steps), conditional=True, image_size=16, device="cpu",
-              seed=seed, val_fraction=0.0, progress=False, **options)
+              seed=seed, val_fraction=0.0, progress=False, overwrite=True, **options)
         members.append(fusegen.load(out / "last.pt"))
         names.append(name)
         seconds[name] = time.perf_counter() - t0

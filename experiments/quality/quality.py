@@ -85,7 +85,7 @@ def evaluate_gan(out: Path, steps: int, image_size: int, width: int, batch_size:
                     width=width, batch_size=batch_size, spectral_norm=spectral_norm,
                     mode_seeking=mode_seeking, device="cpu",
                     seed=0, sample_every=steps // 4,
-                    checkpoint_every=steps // 4, progress=True)
+                    checkpoint_every=steps // 4, progress=True, overwrite=True)
     train_seconds = time.perf_counter() - started
     model = fusegen.load(out / "gan" / "last.pt")
     g = torch.Generator().manual_seed(123)
@@ -131,7 +131,7 @@ def evaluate_dncnn(out: Path, steps: int, depth: int, width: int, batch_size: in
     started = time.perf_counter()
     summary = train("dncnn", "photos", out / "dncnn", steps, depth=depth, width=width, batch_size=batch_size,
                     sigma=25.0, device="cpu", seed=0, val_every=max(1, steps // 5), progress=True,
-                    lr_schedule=lr_schedule)
+                    lr_schedule=lr_schedule, overwrite=True)
     train_seconds = time.perf_counter() - started
     model = fusegen.load(out / "dncnn" / "best.pt")
     rows = {}

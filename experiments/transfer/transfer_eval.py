@@ -86,7 +86,7 @@ def _mean_psnr(denoise, pairs) -> tuple[float, dict]:
 
 def evaluate_dncnn(out: Path, size: str) -> dict:
     pre_steps, budgets = DNCNN_STEPS[size]
-    common = dict(device="cpu", seed=0, progress=False, **DNCNN)
+    common = dict(device="cpu", seed=0, progress=False, overwrite=True, **DNCNN)
     started = time.perf_counter()
     pre = train("dncnn", "photos", out / "dncnn-pre25", pre_steps, sigma=SIGMA_FROM, **common)
     pre_seconds = time.perf_counter() - started
@@ -167,7 +167,7 @@ def evaluate_gan(out: Path, size: str) -> dict:
     pre_steps, budgets = GAN_STEPS[size]
     judge, judge_accuracy, real = _judge(GAN["image_size"])
     feats = {c: judge.extract(real.images[(real.labels >= c) & (real.labels < c + 5)]) for c in (0, 5)}
-    common = dict(device="cpu", seed=0, progress=False, conditional=True, **GAN)
+    common = dict(device="cpu", seed=0, progress=False, overwrite=True, conditional=True, **GAN)
     started = time.perf_counter()
     pre = train("dcgan", "digits", out / "gan-pre0-4", pre_steps, classes=[0, 1, 2, 3, 4], **common)
     pre_seconds = time.perf_counter() - started

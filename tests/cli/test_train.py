@@ -116,3 +116,21 @@ def test_zero_and_negative_options_are_refused_not_replaced_by_defaults(tmp_path
     err = capsys.readouterr().err
     assert fragment in err and err.count("\n") == 1
     assert not (tmp_path / "run").exists()  # refused before any work
+
+
+def test_a_fresh_run_into_an_earlier_one_is_refused_unless_overwrite(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    out = str(tmp_path / "run")
+    tiny = ["--data", "digits", "--steps", "2", "--out", out, "--image-size", "16", "--width", "4",
+            "--batch-size", "8", "--sample-every", "1", "--val-every", "0", "--device", "cpu"]
+    assert main(["train", "dcgan", *tiny]) == 0
+    grids = sorted((tmp_path / "run" / "samples").glob("step_*.png"))
+    assert grids and (tmp_path / "run" / "last.pt").is_file()
+    before = (tmp_path / "run" / "last.pt").read_bytes()
+    capsys.readouterr()
+    assert main(["train", "dcgan", *tiny]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a training run" in err and "--overwrite" in err and err.count("\n") == 1
+    assert (tmp_path / "run" / "last.pt").read_bytes() == before  # nothing was touched
+    assert main(["train", "dcgan", *tiny[:3], "1", *tiny[4:], "--overwrite"]) == 0
+    assert sorted((tmp_path / "run" / "samples").glob("step_*.png")) == grids[:1]  # old grids gone

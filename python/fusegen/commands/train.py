@@ -50,6 +50,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--resume", default=None, metavar="CKPT", help="continue exactly from this last.pt")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (its checkpoints and sample grids); "
+                        "without it, a folder holding last.pt or best.pt is refused")
     p.add_argument("--sample-every", type=int, default=500, help="save a sample grid every N steps")
     p.add_argument("--checkpoint-every", type=int, default=500, help="write last.pt every N steps")
     p.add_argument("--val-every", type=int, default=250, help="evaluate the validation metric every N steps")
@@ -99,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     summary = train(
         args.kind, data, args.out, args.steps, conditional=args.conditional,
         image_size=args.image_size, channels=args.channels, batch_size=args.batch_size, lr=args.lr,
-        seed=args.seed, device=args.device, resume=args.resume, sample_every=args.sample_every,
+        seed=args.seed, device=args.device, resume=args.resume, overwrite=args.overwrite, sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every, val_every=args.val_every, patience=args.patience,
         amp=args.amp, lr_schedule=args.lr_schedule, channels_last=args.channels_last,
         progress=args.progress, latent_dim=args.latent_dim, width=args.width,

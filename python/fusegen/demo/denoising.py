@@ -22,7 +22,7 @@ def step_dncnn(out: Path, device: str, sizes: DemoSizes) -> dict[str, Any]:
     steps = sizes.dncnn_steps
     summary = train("dncnn", "photos", out / "dncnn", steps, depth=sizes.dncnn_depth,
                     width=sizes.dncnn_width, batch_size=sizes.dncnn_batch, sigma=25.0, device=device,
-                    val_every=steps // 4)
+                    val_every=steps // 4, overwrite=True)
     print(f"DnCNN (depth {sizes.dncnn_depth}, width {sizes.dncnn_width}): {steps} steps in "
           f"{summary['seconds']:.0f} s, best validation PSNR {summary['best_metric']:.2f} dB")
     return {"steps": steps, "seconds": summary["seconds"], "best_val_psnr": summary["best_metric"],

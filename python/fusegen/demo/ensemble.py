@@ -109,7 +109,7 @@ def _mixture_part(out: Path, checkpoints, device: str, samples: int, seed: int, 
               f"as a second member")
         train("vae", "digits", out / "ensemble-vae", vae_steps, conditional=bool(config.get("num_classes")),
               image_size=config["image_size"], channels=config["channels"], width=16, batch_size=32,
-              device=device, seed=seed, val_fraction=0.0, progress=False)
+              device=device, seed=seed, val_fraction=0.0, progress=False, overwrite=True)
         members.append(load(out / "ensemble-vae" / "last.pt", device))
         names.append(f"VAE, {vae_steps} steps")
     return _mixture(members, names, device, samples, seed)

@@ -30,7 +30,7 @@ def step_gan(out: Path, device: str, sizes: DemoSizes) -> dict[str, Any]:
     steps = sizes.gan_steps
     summary = train("dcgan", "digits", out / "gan", steps, conditional=True, image_size=sizes.gan_size,
                     width=sizes.gan_width, mode_seeking=sizes.gan_mode_seeking, device=device,
-                    val_every=steps // 4, sample_every=steps // 4, checkpoint_every=steps // 2)
+                    val_every=steps // 4, sample_every=steps // 4, checkpoint_every=steps // 2, overwrite=True)
     model = load(out / "gan" / "last.pt", device=device)
     labels = torch.arange(10).repeat_interleave(10)
     images = model.sample(100, labels=labels, generator=torch.Generator().manual_seed(0)).cpu()

@@ -36,7 +36,8 @@ def step_transfer(checkpoint: str | os.PathLike, out: str | os.PathLike, *, devi
         raise ValueError(f"image must be a photo DnCNN does not train on: {', '.join(TEST_PHOTOS)}")
     config = dict(payload["config"])
     out = Path(out)
-    common = dict(sigma=sigma, batch_size=batch_size, seed=seed, device=device, progress=False)
+    common = dict(sigma=sigma, batch_size=batch_size, seed=seed, device=device, progress=False,
+                  overwrite=True)  # the demo's own folders: a rerun replaces them
     started = time.perf_counter()
     tuned = train("dncnn", "photos", out / "transfer-finetuned", steps, init=checkpoint,
                   freeze=freeze, **common)

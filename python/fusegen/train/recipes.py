@@ -83,6 +83,22 @@ def check_options(**options) -> None:
         raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
 
 
+def prepare_output(out: str | os.PathLike, resume, overwrite: bool) -> None:
+    """Refuse to train a fresh run over an earlier one, unless told to replace it."""
+    out = Path(out)
+    old = [out / name for name in ("last.pt", "best.pt") if (out / name).exists()]
+    if not old or resume is not None:
+        return
+    if not overwrite:
+        raise FileExistsError(f"{out} already holds a training run ({', '.join(p.name for p in old)}): "
+                              f"continue it with --resume {out / 'last.pt'}, or pass --overwrite to "
+                              f"replace it")
+    for path in old:
+        path.unlink()
+    for grid in (out / "samples").glob("step_*.png"):
+        grid.unlink()
+
+
 def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int = 1000, *,
           conditional: bool = False, image_size: int | None = None, channels: int | None = None,
           batch_size: int | None = None, lr: float | None = None, seed: int = 0,
@@ -95,7 +111,8 @@ def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int
           beta: float | None = None,
           depth: int | None = None, sigma: float | tuple[float, float] = 25.0, patch_size: int = 40,
           classes=None, init: str | os.PathLike | None = None, freeze: int | None = None,
-          freeze_part: str | None = None, backbone_lr: float | None = None) -> dict[str, Any]:
+          freeze_part: str | None = None, backbone_lr: float | None = None,
+          overwrite: bool = False) -> dict[str, Any]:
     """Train a model and write its checkpoints into ``out``; returns the trainer's summary.
 
     Args:
@@ -121,6 +138,9 @@ def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int
             checkpoints and summary as ``"transfer"``), freeze the first ``freeze`` blocks of
             ``freeze_part`` (default: a DCGAN's discriminator -- FreezeD --, a VAE's encoder),
             train the loaded parameters at ``backbone_lr`` (default ``lr``) and new ones at ``lr``.
+        overwrite: ``out`` may already hold a run (``last.pt``/``best.pt``) only when it is
+            resumed or when ``overwrite`` is true; then its checkpoints and sample grids are
+            deleted first, so the new run never mixes with the old one.
         Model options left None (image_size, channels, latent_dim, width, depth, spectral_norm,
         beta) are those of the checkpoint the run starts from (``resume``, else ``init``).
         The remaining arguments are :class:`TrainSettings` fields.
@@ -132,6 +152,7 @@ def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if kind != "dncnn" and str(data) == "photos":
         raise ValueError("'photos' is denoising data; use digits, faces, a folder or an IDX file")
+    prepare_output(out, resume, overwrite)
     check_options(batch_size=batch_size, lr=lr, latent_dim=latent_dim, width=width, depth=depth,
                   beta=beta, patch_size=patch_size, steps=steps)
     fine_tune = FineTune(kind, init=init, freeze=freeze, freeze_part=freeze_part,
