@@ -15,7 +15,7 @@ from fusegen.ops import nlm_denoise
 
 def psnr(image: np.ndarray, reference: np.ndarray) -> float:
     """PSNR in dB of two 8-bit arrays (fusegen.metrics.psnr, data range 255)."""
-    to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).double()  # noqa: E731
+    to = lambda a: torch.from_numpy(np.array(a)).double()  # noqa: E731  (a writable copy)
     return float(psnr_tensors(to(image), to(reference), data_range=255.0))
 
 
@@ -106,3 +106,43 @@ def test_unknown_method_is_rejected(files):
     with pytest.raises(SystemExit) as exit_info:
         main(["denoise", str(gray), "-o", str(tmp / "o.png"), "--sigma", "5", "--method", "bm3d"])
     assert exit_info.value.code == 2
+
+
+def test_the_result_never_replaces_what_the_command_reads(files, capsys):
+    tmp, gray, color = files
+    before = gray.read_bytes()
+    assert main(["denoise", str(gray), "-o", str(gray), "--sigma", "5"]) == 2
+    assert main(["denoise", str(color), "-o", str(tmp / "x.png"), "--sigma", "5",
+                 "--reference", str(tmp / "x.png")]) == 2
+    noisy_is_input = tmp / "gray-noisy.png"
+    noisy_is_input.write_bytes(before)
+    assert main(["denoise", str(noisy_is_input), "-o", str(tmp / "gray.png"), "--add-noise", "5"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and all("would overwrite what it reads" in line for line in err)
+    assert gray.read_bytes() == before
+
+
+def test_nothing_is_written_when_a_later_argument_is_bad(files, capsys):
+    tmp, gray, color = files
+    out = tmp / "out.png"
+    assert main(["denoise", str(gray), "-o", str(out), "--add-noise", "10",
+                 "--reference", str(color)]) == 2  # the reference's shape is wrong
+    assert main(["denoise", str(gray), "-o", str(out), "--add-noise", "10", "--method", "dncnn",
+                 "--model", str(tmp / "missing.pt")]) == 2
+    assert not list(tmp.glob("out*"))  # no noisy copy, no result
+    assert capsys.readouterr().err.count("\n") == 2
+
+
+@pytest.mark.parametrize("device", ["meta", "cuda:7" if torch.cuda.is_available() else "cuda"])
+def test_unusable_devices_are_one_line(files, capsys, device):
+    tmp, gray, _ = files
+    assert main(["denoise", str(gray), "-o", str(tmp / "o.png"), "--sigma", "5", "--device", device]) == 2
+    assert capsys.readouterr().err.startswith("fusegen denoise: error: --device")
+
+
+def test_a_decompression_bomb_is_refused_in_one_line(files, capsys, monkeypatch):
+    tmp, gray, _ = files
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # the 40x48 test image counts as a bomb
+    assert main(["denoise", str(gray), "-o", str(tmp / "o.png"), "--sigma", "5"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "decompression bomb" in err.lower()

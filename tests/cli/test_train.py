@@ -134,3 +134,11 @@ def test_a_fresh_run_into_an_earlier_one_is_refused_unless_overwrite(tmp_path, c
     assert (tmp_path / "run" / "last.pt").read_bytes() == before  # nothing was touched
     assert main(["train", "dcgan", *tiny[:3], "1", *tiny[4:], "--overwrite"]) == 0
     assert sorted((tmp_path / "run" / "samples").glob("step_*.png")) == grids[:1]  # old grids gone
+
+
+def test_sample_refuses_bad_counts_in_one_line(tmp_path, capsys):
+    for argv, fragment in ((["-n", "100000000"], "-n must be between 1 and 10000"),
+                           (["-n", "0"], "-n must be between 1 and 10000"),
+                           (["--nrow", "-3"], "--nrow must be >= 1, got -3")):
+        assert main(["sample", str(tmp_path / "any.pt"), "-o", str(tmp_path / "g.png"), *argv]) == 2
+        assert fragment in capsys.readouterr().err

@@ -11,6 +11,10 @@ def parse_device(name: str) -> torch.device:
         device = torch.device(name)
     except RuntimeError as exc:
         raise ValueError(f"--device: {exc}") from None
+    if device.type not in ("cpu", "cuda"):  # fusegen's kernels run on these two
+        raise ValueError(f"--device must be cpu, cuda or cuda:N, got {name!r}")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: no CUDA GPU is available")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {name}: there are {torch.cuda.device_count()} CUDA GPUs")
     return device

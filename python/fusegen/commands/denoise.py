@@ -63,22 +63,24 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--add-noise must be a number >= 0, got {args.add_noise}")
     device = parse_device(args.device)
     _check_writable_format(args.output)
+    _check_no_overwrite(args)
 
+    # Everything is read and checked before anything is written.
     image = read_image(args.input, dtype=torch.uint8)  # (C, H, W), C = 1 or 3
     reference = read_image(args.reference, dtype=torch.uint8) if args.reference else None
+    if reference is not None and reference.shape != image.shape:
+        raise ValueError(f"--reference has shape {_describe(reference)} but the input has "
+                         f"{_describe(image)}")
+    model = _load_dncnn(args.model, device) if args.method == "dncnn" else None
     if args.add_noise is not None:
         reference = image if reference is None else reference
         image = add_noise(image, args.add_noise, torch.Generator().manual_seed(args.seed))
         noisy_path = noisy_copy_path(args.output)
         write_image(image, noisy_path)
         print(f"noisy copy (sigma {args.add_noise:g}, seed {args.seed}): {noisy_path}")
-    if reference is not None and reference.shape != image.shape:
-        raise ValueError(f"--reference has shape {_describe(reference)} but the input has "
-                         f"{_describe(image)}")
 
     x = image.to(device)
     x = x[0] if x.shape[0] == 1 else x  # grey as (H, W)
-    model = _load_dncnn(args.model, device) if args.method == "dncnn" else None
     start = time.perf_counter()
     if model is None:
         y = nlm_denoise(x, sigma, h=args.h, patch_size=args.patch, search_size=args.search)
@@ -114,6 +116,19 @@ def _psnr_8bit(image: torch.Tensor, reference: torch.Tensor) -> float:
     from ..metrics import psnr
 
     return float(psnr(image.double(), reference.double(), data_range=255.0))
+
+
+def _check_no_overwrite(args: argparse.Namespace) -> None:
+    """The result (and the noisy copy) must not replace a file the command reads."""
+    inputs = {Path(p).resolve(): flag for p, flag in ((args.input, "IN"), (args.reference, "--reference"),
+                                                      (args.model, "--model")) if p}
+    outputs = [(Path(args.output), "-o")]
+    if args.add_noise is not None:
+        outputs.append((noisy_copy_path(args.output), "the noisy copy"))
+    for path, what in outputs:
+        if path.resolve() in inputs:
+            raise ValueError(f"{what} ({path}) is {inputs[path.resolve()]}: the command would overwrite "
+                             f"what it reads; write the result elsewhere")
 
 
 def noisy_copy_path(output: str) -> Path:

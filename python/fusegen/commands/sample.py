@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 
+MAX_SAMPLES = 10_000  # one grid image: 10,000 tiles of 64 px make a 6,400 px square
+
 
 def _labels(text: str) -> list[int]:
     try:
@@ -34,8 +36,10 @@ def run(args: argparse.Namespace) -> int:
     from ..load import load
     from ..train import resolve_device
 
-    if args.n < 1:
-        raise ValueError(f"-n must be >= 1, got {args.n}")
+    if not 1 <= args.n <= MAX_SAMPLES:
+        raise ValueError(f"-n must be between 1 and {MAX_SAMPLES} (one grid image), got {args.n}")
+    if args.nrow is not None and args.nrow < 1:
+        raise ValueError(f"--nrow must be >= 1, got {args.nrow}")
     model = load(args.checkpoint, device=resolve_device(args.device))
     if not hasattr(model, "sample"):
         raise ValueError(f"{args.checkpoint}: a {type(model).__name__} does not generate images; "

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..atomic import atomic_write
 from .dataset import ImageDataset, resize_square, to_channels
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -36,6 +37,8 @@ def read_image(path: str | os.PathLike, channels: int | None = None,
         with Image.open(path) as im:
             mode = {1: "L", 3: "RGB"}.get(channels) or ("L" if im.mode in GREY_MODES else "RGB")
             array = np.asarray(im.convert(mode), dtype=np.uint8).copy()
+    except Image.DecompressionBombError as exc:  # a huge declared size: refuse before decoding
+        raise OSError(f"{path}: {exc}") from None
     except (UnidentifiedImageError, ValueError) as exc:
         raise OSError(f"{path}: not a readable image ({exc})") from exc
     image = torch.from_numpy(array)
@@ -58,8 +61,12 @@ def write_image(image: torch.Tensor, path: str | os.PathLike) -> None:
         array = x.numpy()
     else:
         array = (x.float().clamp(0, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
+    image_format = Image.registered_extensions().get(Path(path).suffix.lower())
+    if image_format is None:
+        raise ValueError(f"cannot write {path}: unknown image file extension {Path(path).suffix!r}")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.ascontiguousarray(array)).save(path)
+    with atomic_write(path) as f:  # a crash leaves the old file or the new one, never half
+        Image.fromarray(np.ascontiguousarray(array)).save(f, format=image_format)
 
 
 def image_folder(root: str | os.PathLike, image_size: int = 32, channels: int = 1) -> ImageDataset:
