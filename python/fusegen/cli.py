@@ -28,14 +28,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``fusegen`` console script; returns the process exit code.
 
-    Bad arguments and unreadable files end in one clear line on stderr and exit code 2,
-    not a traceback.
+    Bad arguments, unreadable files and a diverged training run end in one clear line on stderr
+    and exit code 2, not a traceback.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError, FloatingPointError) as exc:  # FloatingPointError: diverged
         print(f"fusegen {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -1,6 +1,7 @@
 """``fusegen train`` / ``fusegen sample`` from the command line: the user's path end to end."""
 
 import pytest
+import torch
 
 import fusegen
 from fusegen.cli import main
@@ -142,3 +143,14 @@ def test_sample_refuses_bad_counts_in_one_line(tmp_path, capsys):
                            (["--nrow", "-3"], "--nrow must be >= 1, got -3")):
         assert main(["sample", str(tmp_path / "any.pt"), "-o", str(tmp_path / "g.png"), *argv]) == 2
         assert fragment in capsys.readouterr().err
+
+
+def test_a_diverging_run_ends_in_one_line_and_keeps_its_last_good_checkpoint(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "dncnn", "--steps", "6", "--out", str(out), "--depth", "3", "--width", "4",
+                 "--batch-size", "4", "--lr", "1e30", "--checkpoint-every", "1", "--device", "cpu",
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "training diverged" in err
+    state = load_checkpoint(out / "last.pt")
+    assert all(torch.isfinite(t).all() for t in state["model"].values() if t.is_floating_point())

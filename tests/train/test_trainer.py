@@ -131,3 +131,52 @@ def test_lr_schedule_sets_the_optimizer_rates(tmp_path, schedule, last_factor):
     groups = load_checkpoint(tmp_path / "last.pt")["train_state"]["task"]["optimizers"]["dncnn"]["param_groups"]
     assert groups[0]["initial_lr"] == 2e-3
     assert groups[0]["lr"] == pytest.approx(2e-3 * last_factor)  # the rate of the last step taken
+
+
+class _DivergingVAETask(VAETask):
+    """Steps normally, then blows its weights up (as a far too high learning rate does)."""
+
+    def __init__(self, *args, diverge_at: int, nan_loss: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.steps, self.diverge_at, self.nan_loss = 0, diverge_at, nan_loss
+
+    def step(self, batch):
+        losses = super().step(batch)
+        self.steps += 1
+        if self.steps >= self.diverge_at:
+            if self.nan_loss:
+                return {name: math.nan for name in losses}
+            with torch.no_grad():
+                next(self.model.parameters()).fill_(math.inf)
+        return losses
+
+
+@pytest.mark.parametrize("nan_loss", [False, True])
+def test_divergence_stops_training_and_keeps_the_good_checkpoints(tmp_path, nan_loss):
+    from fusegen.train import TrainingDiverged
+
+    torch.manual_seed(0)
+    task = _DivergingVAETask(ConvVAE(image_size=16, latent_dim=2, width=4), diverge_at=5, nan_loss=nan_loss)
+    settings = TrainSettings(steps=20, batch_size=8, device="cpu", val_every=2, checkpoint_every=2,
+                             progress=False)
+    with pytest.raises(TrainingDiverged, match="training diverged"):
+        Trainer(task, _tiny_data(), tmp_path, settings, val_data=_tiny_data()).fit()
+    last, best = load_checkpoint(tmp_path / "last.pt"), load_checkpoint(tmp_path / "best.pt")
+    assert last["train_state"]["step"] == 4 and best["train_state"]["step"] <= 4
+    assert all(torch.isfinite(t).all() for t in last["model"].values() if t.is_floating_point())
+
+
+def test_a_nan_validation_never_becomes_the_best(tmp_path):
+    class NaNThenFine(VAETask):
+        calls = 0
+
+        def validate(self, data):
+            NaNThenFine.calls += 1
+            return math.nan if NaNThenFine.calls == 1 else 5.0
+
+    torch.manual_seed(0)
+    task = NaNThenFine(ConvVAE(image_size=16, latent_dim=2, width=4))
+    settings = TrainSettings(steps=4, batch_size=8, device="cpu", val_every=2, progress=False)
+    summary = Trainer(task, _tiny_data(), tmp_path, settings, val_data=_tiny_data()).fit()
+    assert summary["best_metric"] == 5.0
+    assert load_checkpoint(tmp_path / "best.pt")["train_state"]["step"] == 4

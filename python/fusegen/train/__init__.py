@@ -11,8 +11,8 @@ from .ema import EMA
 from .gan import GANTask
 from .recipes import KINDS, TEST_PHOTOS, TRAIN_PHOTOS, train
 from .task import Task
-from .trainer import Trainer, TrainSettings, resolve_device
+from .trainer import Trainer, TrainingDiverged, TrainSettings, resolve_device
 from .vae import VAETask
 
 __all__ = ["EMA", "KINDS", "TEST_PHOTOS", "TRAIN_PHOTOS", "DenoiserTask", "GANTask", "Task",
-           "TrainSettings", "Trainer", "VAETask", "resolve_device", "train"]
+           "TrainSettings", "Trainer", "TrainingDiverged", "VAETask", "resolve_device", "train"]

@@ -19,6 +19,10 @@ from ..checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_st
 from .task import Task
 
 
+class TrainingDiverged(FloatingPointError):
+    """Training produced non-finite losses or weights; the checkpoints written before are kept."""
+
+
 @dataclass
 class TrainSettings:
     """How to train. Intervals count optimizer steps; 0 turns the action off (checkpoints and a
@@ -126,11 +130,17 @@ class Trainer:
     def checkpoint(self, name: str) -> Path | None:
         """Write ``name`` (e.g. ``last.pt``) atomically: the exported model for ``fusegen.load``
         plus everything an exact resume needs. Every process must call it (RNG states are
-        gathered); process 0 writes."""
+        gathered); process 0 writes. A model with non-finite weights or statistics is never
+        written: :class:`TrainingDiverged` is raised and the earlier checkpoints stay."""
+        model = self.task.export_model()
+        bad = [k for k, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
+        if bad:  # every process holds the same weights: all raise together
+            raise TrainingDiverged(f"step {self.step}: training diverged: {', '.join(bad[:3])}"
+                                   f"{' ...' if len(bad) > 3 else ''} hold non-finite values (try a lower "
+                                   f"learning rate); {self.out} keeps the checkpoints written before")
         rngs = self._gather_rng()
         if not self.dist.is_main:
             return None
-        model = self.task.export_model()
         payload = {
             **self.extra,
             "kind": self.task.kind,
@@ -197,7 +207,9 @@ class Trainer:
         """Evaluate; write best.pt on improvement; True when patience has run out."""
         value = distributed.mean_across(self.task.validate(self.val_data), self.dist, self.device)
         self.history["validation"].append((self.step, value))
-        better = self.best is None or (value > self.best if self.task.higher_is_better else value < self.best)
+        # A non-finite value (NaN outputs) is never the best: it could never be beaten.
+        better = math.isfinite(value) and (
+            self.best is None or (value > self.best if self.task.higher_is_better else value < self.best))
         if better:
             self.best, self.bad_validations = value, 0
             self.checkpoint("best.pt")
@@ -230,7 +242,9 @@ class Trainer:
                 self._schedule_lr()
                 losses = self.task.step(self._batch())
                 if not all(math.isfinite(v) for v in losses.values()):
-                    raise FloatingPointError(f"step {self.step + 1}: a loss is not finite: {losses}")
+                    raise TrainingDiverged(f"step {self.step + 1}: training diverged: a loss is not finite "
+                                           f"({losses}; try a lower learning rate); {self.out} keeps the "
+                                           f"checkpoints written before")
                 self.step += 1
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items()}, refresh=False)
