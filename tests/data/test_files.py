@@ -117,3 +117,40 @@ def test_read_and_write_image_errors_name_the_argument(tmp_path):
         read_image(tmp_path / "a.png", dtype=torch.int32)
     with pytest.raises(ValueError, match=r"image must be a \(C, H, W\) or \(H, W\) tensor"):
         write_image(torch.zeros(1, 1, 4, 4), tmp_path / "b.png")
+
+
+def test_16_bit_and_float_files_are_read_at_their_range(tmp_path):
+    sixteen = np.array([[0, 65535], [257 * 100, 30000]], dtype=np.uint16)
+    Image.fromarray(sixteen).save(tmp_path / "a16.png")
+    as_float = read_image(tmp_path / "a16.png", dtype=torch.float64)
+    np.testing.assert_allclose(as_float[0].numpy(), sixteen / 65535.0, rtol=1e-6)
+    as_bytes = read_image(tmp_path / "a16.png", dtype=torch.uint8)
+    assert as_bytes[0].tolist() == [[0, 255], [100, 117]]  # scaled, not clipped to 255
+    assert read_image(tmp_path / "a16.png", channels=3).shape == (3, 2, 2)
+    unit = np.array([[0.0, 1.0], [0.5, 0.25]], dtype=np.float32)
+    Image.fromarray(unit).save(tmp_path / "f.tiff")
+    np.testing.assert_array_equal(read_image(tmp_path / "f.tiff")[0].numpy(), unit)
+    Image.fromarray(unit * 200).save(tmp_path / "bright.tiff")
+    with pytest.raises(OSError, match=r"float image must hold values in \[0, 1\]"):
+        read_image(tmp_path / "bright.tiff")
+
+
+def test_idx_images_of_unknown_range_empty_width_and_bad_labels_are_refused(tmp_path):
+    _write_idx(tmp_path / "i16.idx", np.zeros((2, 4, 4), dtype=np.int16), 0x0B)
+    with pytest.raises(OSError, match="no known value range"):
+        idx_dataset(tmp_path / "i16.idx")
+    _write_idx(tmp_path / "f.idx", np.full((2, 4, 4), 3.0, dtype=np.float32), 0x0D)
+    with pytest.raises(OSError, match=r"finite values in \[0, 1\]"):
+        idx_dataset(tmp_path / "f.idx")
+    _write_idx(tmp_path / "nan.idx", np.full((2, 4, 4), np.nan, dtype=np.float32), 0x0D)
+    with pytest.raises(OSError, match=r"finite values in \[0, 1\]"):
+        idx_dataset(tmp_path / "nan.idx")
+    _write_idx(tmp_path / "w0.idx", np.zeros((2, 4, 0), dtype=np.uint8), 0x08)
+    with pytest.raises(OSError, match="H, W >= 1"):
+        idx_dataset(tmp_path / "w0.idx")
+    _write_idx(tmp_path / "ok.idx", np.zeros((2, 4, 4), dtype=np.uint8), 0x08)
+    _write_idx(tmp_path / "neg.idx", np.array([0, -1], dtype=np.int32), 0x0C)
+    with pytest.raises(OSError, match="labels must be integers from 0"):
+        idx_dataset(tmp_path / "ok.idx", tmp_path / "neg.idx")
+    unit = idx_dataset(tmp_path / "ok.idx", image_size=4)
+    assert unit.images.shape == (2, 1, 4, 4)

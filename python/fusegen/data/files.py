@@ -16,14 +16,31 @@ from .dataset import ImageDataset, resize_square, to_channels
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
-GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")  # Pillow modes read as one channel
+GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")  # read as one channel
+# Pillow modes whose values are not 8-bit: read at their own range, not clipped to 255.
+WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+def _unit_range(path, im) -> np.ndarray:
+    """A 16-bit, 32-bit integer or float single-channel image as float32 values in [0, 1]."""
+    array = np.asarray(im)
+    if im.mode == "F":  # float files hold [0, 1] images by convention; anything else is ambiguous
+        if array.size and not (np.isfinite(array).all() and array.min() >= 0 and array.max() <= 1):
+            raise OSError(f"{path}: a float image must hold values in [0, 1], got "
+                          f"[{float(np.nanmin(array)):.4g}, {float(np.nanmax(array)):.4g}]")
+        return array.astype(np.float32)
+    if array.size and (array.min() < 0 or array.max() > 65535):  # mode "I": 32-bit integers
+        raise OSError(f"{path}: integer pixel values outside 0..65535 (got "
+                      f"{int(array.min())}..{int(array.max())}): no known range to scale")
+    return array.astype(np.float32) / 65535.0
 
 
 def read_image(path: str | os.PathLike, channels: int | None = None,
                dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """One image file as a (C, H, W) tensor: grey files give C = 1, others C = 3 (alpha dropped);
     ``channels`` 1 or 3 converts. Values in [0, 1] for a float ``dtype``, 0..255 for
-    ``torch.uint8`` (the file's 8-bit values, unchanged).
+    ``torch.uint8`` (an 8-bit file's values, unchanged). 16-bit files are scaled by 65,535 (not
+    clipped); float files (e.g. TIFF) must hold values in [0, 1].
 
     Raises ``OSError`` naming the file when it cannot be read as an image.
     """
@@ -35,6 +52,10 @@ def read_image(path: str | os.PathLike, channels: int | None = None,
         raise ValueError(f"dtype must be a float dtype or torch.uint8, got {dtype}")
     try:
         with Image.open(path) as im:
+            if im.mode in WIDE_MODES:  # 16-bit and float files: scaled by their own range
+                unit = torch.from_numpy(_unit_range(path, im))[None]
+                unit = unit.expand(3, -1, -1).contiguous() if channels == 3 else unit
+                return (unit * 255).round().to(torch.uint8) if dtype == torch.uint8 else unit.to(dtype)
             mode = {1: "L", 3: "RGB"}.get(channels) or ("L" if im.mode in GREY_MODES else "RGB")
             array = np.asarray(im.convert(mode), dtype=np.uint8).copy()
     except Image.DecompressionBombError as exc:  # a huge declared size: refuse before decoding
@@ -116,15 +137,30 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
 def idx_dataset(images_path: str | os.PathLike, labels_path: str | os.PathLike | None = None,
                 image_size: int = 32, channels: int = 1) -> ImageDataset:
-    """MNIST-format images (N, H, W) of uint8, with labels (N,) from a second IDX file if given."""
+    """MNIST-format images (N, H, W), with labels (N,) from a second IDX file if given.
+
+    uint8 images are scaled from 0..255, float images must hold values in [0, 1]; other integer
+    types have no known range and are refused. Labels must be integers from 0 to 2³¹ - 1.
+    """
     array = read_idx(images_path)
-    if array.ndim != 3:
-        raise OSError(f"{images_path}: expected (N, H, W) images, got shape {array.shape}")
-    scale = 255.0 if array.dtype == np.uint8 else 1.0
-    images = torch.from_numpy(array.astype(np.float32) / scale)[:, None]
+    if array.ndim != 3 or 0 in array.shape[1:]:
+        raise OSError(f"{images_path}: expected (N, H, W) images with H, W >= 1, got shape {array.shape}")
+    if array.dtype == np.uint8:
+        images = array.astype(np.float32) / 255.0
+    elif array.dtype.kind == "f":
+        if array.size and not (np.isfinite(array).all() and array.min() >= 0 and array.max() <= 1):
+            raise OSError(f"{images_path}: float IDX images must hold finite values in [0, 1]")
+        images = array.astype(np.float32)
+    else:
+        raise OSError(f"{images_path}: IDX images of type {array.dtype} have no known value range; "
+                      f"store uint8 (0-255) or float (0-1) images")
+    images = torch.from_numpy(images)[:, None]
     labels = None
     if labels_path is not None:
-        labels = torch.from_numpy(read_idx(labels_path).astype(np.int64))
+        raw = read_idx(labels_path)
+        if raw.dtype.kind not in "iu" or (raw.size and (raw.min() < 0 or raw.max() > 2**31 - 1)):
+            raise OSError(f"{labels_path}: labels must be integers from 0 to 2^31 - 1")
+        labels = torch.from_numpy(raw.astype(np.int64))
         if labels.shape != (len(images),):
             raise OSError(f"{labels_path}: {tuple(labels.shape)} labels for {len(images)} images")
     return ImageDataset(to_channels(resize_square(images, image_size), channels), labels)
