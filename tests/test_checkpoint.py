@@ -50,3 +50,20 @@ def test_rng_state_round_trip_through_a_checkpoint(tmp_path):
     torch.testing.assert_close(torch.rand(3), expected[0])
     np.testing.assert_array_equal(np.random.rand(3), expected[1])
     assert random.random() == expected[2]
+
+
+def test_read_torch_file_turns_every_bad_file_into_one_oserror(tmp_path):
+    from fusegen.checkpoint import read_torch_file
+
+    (tmp_path / "empty.pt").write_bytes(b"")
+    (tmp_path / "corrupt.pt").write_bytes(b"PK\x03\x04garbage")
+    import collections
+    import pickle
+
+    # a pickle of a class weights_only refuses (it could run code under weights_only=False)
+    (tmp_path / "pickle.pt").write_bytes(pickle.dumps(collections.Counter("abc")))
+    for name in ("empty.pt", "corrupt.pt", "pickle.pt", "missing.pt"):
+        with pytest.raises(OSError, match=name):
+            read_torch_file(tmp_path / name, what="tensor file")
+    torch.save({"x": torch.ones(2)}, tmp_path / "ok.pt")
+    assert torch.equal(read_torch_file(tmp_path / "ok.pt")["x"], torch.ones(2))

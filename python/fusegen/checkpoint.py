@@ -46,6 +46,21 @@ def save_model(model: torch.nn.Module, path: str | os.PathLike, **extra: Any) ->
     return save_checkpoint({"kind": kind, "config": dict(config), "model": state, **extra}, path)
 
 
+def read_torch_file(path: str | os.PathLike, map_location: str | torch.device = "cpu",
+                    what: str = "torch file") -> Any:
+    """``torch.load(path, weights_only=True)`` (no code runs from the file), with every failure
+    -- missing, empty, truncated, corrupt, a pickle of arbitrary objects -- as one ``OSError``
+    that names the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise OSError(f"{path}: no such file")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for a corrupt or foreign file
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise OSError(f"{path}: not a readable {what} ({type(exc).__name__}: {reason})") from exc
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """A checkpoint written by :func:`save_checkpoint`; ``OSError`` naming the file if it is
     missing, unreadable or not a fusegen checkpoint. Loads with ``weights_only=True``: no
@@ -53,10 +68,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     path = Path(path)
     if not path.is_file():
         raise OSError(f"{path}: no such checkpoint file")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many types for a corrupt or foreign file
-        raise OSError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
+    payload = read_torch_file(path, map_location, what="checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise OSError(f"{path}: not a fusegen checkpoint")
     if payload.get("version", 0) > VERSION:

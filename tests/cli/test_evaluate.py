@@ -90,3 +90,15 @@ def test_negative_epochs_are_refused(tmp_path, capsys):
     real_path, fake_path, _, _ = image_files(tmp_path)
     assert main(["evaluate", real_path, fake_path, "--features", "classifier", "--epochs", "-1"]) == 2
     assert "--epochs must be >= 1, got -1" in capsys.readouterr().err
+
+
+def test_empty_or_corrupt_tensor_files_are_one_line(tmp_path, capsys):
+    real_path, fake_path, _, _ = image_files(tmp_path)
+    (tmp_path / "empty.pt").write_bytes(b"")
+    (tmp_path / "corrupt.pt").write_bytes(b"PK\x03\x04garbage")
+    assert main(["evaluate", str(tmp_path / "empty.pt"), fake_path]) == 2
+    assert main(["evaluate", real_path, str(tmp_path / "corrupt.pt")]) == 2
+    assert main(["evaluate", real_path, fake_path, "--features", "classifier",
+                 "--extractor", str(tmp_path / "empty.pt")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and all("not a readable" in line for line in err)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from ..checkpoint import read_torch_file
 from ._common import parse_device
 
 
@@ -124,7 +125,7 @@ def load_images(path: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         return _load_folder(p)
     if p.suffix != ".pt":
         raise ValueError(f"{path}: expected an image folder or a .pt file")
-    data = torch.load(p, map_location="cpu", weights_only=True)
+    data = read_torch_file(p, what="tensor file")
     labels = None
     if isinstance(data, dict):
         if "images" not in data:

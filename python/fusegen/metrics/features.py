@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..atomic import atomic_write
+from ..checkpoint import read_torch_file
 
 _FORMAT = "fusegen.metrics.FeatureExtractor/1"
 
@@ -206,7 +207,7 @@ class FeatureExtractor(nn.Module):
     @classmethod
     def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> FeatureExtractor:
         """Read an extractor written by :meth:`save` (weights only: no code is unpickled)."""
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        state = read_torch_file(path, map_location, what="feature extractor file")
         if not isinstance(state, dict) or state.get("format") != _FORMAT:
             raise ValueError(f"{os.fspath(path)!r} is not a fusegen feature extractor file")
         net = SmallCNN(**state["config"])
