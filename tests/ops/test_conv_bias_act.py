@@ -188,3 +188,29 @@ def test_bias_of_the_wrong_shape_and_negative_output_padding_are_refused():
     for output_padding in (-1, 2):
         with torch.no_grad(), pytest.raises(ValueError, match="output_padding must be >= 0 and smaller"):
             conv_bias_act(x, wt, None, stride=2, transposed=True, output_padding=output_padding)
+
+
+@pytest.mark.parametrize("activation", list(REFERENCE_ACTIVATIONS))
+def test_nan_and_inf_give_eager_pytorchs_results(activation):
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 7, 7)
+    x[0, 1, 3, 3], x[1, 2, 0, 6], x[1, 0, 5, 1] = float("nan"), float("inf"), -float("inf")
+    w, b = torch.randn(8, 4, 3, 3), torch.randn(8)
+    with torch.no_grad():
+        got = conv_bias_act(x, w, b, padding=1, activation=activation, negative_slope=0.1)
+    expected = REFERENCE_ACTIVATIONS[activation](F.conv2d(x, w, b, padding=1))
+    torch.testing.assert_close(got, expected, equal_nan=True)
+    assert torch.isnan(got).sum() == torch.isnan(expected).sum() > 0
+
+
+def test_an_eval_relu_model_keeps_nan_like_eager():
+    from fusegen.models import DnCNN
+    from fusegen.nn import unfuse
+
+    torch.manual_seed(0)
+    model = DnCNN(depth=4, width=8).eval()
+    x = torch.rand(1, 1, 16, 16)
+    x[0, 0, 8, 8] = float("nan")
+    with torch.no_grad():
+        fused, eager = model(x), unfuse(model)(x)
+    assert torch.isnan(fused).sum() == torch.isnan(eager).sum() > 0

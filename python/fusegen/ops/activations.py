@@ -31,8 +31,11 @@ class Activation:
     code: int  # the operators' `int activation` (csrc/common/activation.h)
     module: type[nn.Module]  # the torch module; constructed with the slope when has_slope
     function: Callable[[torch.Tensor, float], torch.Tensor]  # eager twin: function(t, slope)
-    onednn_post_op: str  # the "attr" of torch.ops.mkldnn._convolution_pointwise
+    # The "attr" of torch.ops.mkldnn._convolution_pointwise; None where oneDNN's post-op does
+    # not give torch's numbers, and `inplace` runs after the convolution instead.
+    onednn_post_op: str | None
     has_slope: bool = False  # takes negative_slope (LeakyReLU)
+    inplace: Callable[[torch.Tensor, float], torch.Tensor] | None = None  # in-place twin
 
     def make_module(self, negative_slope: float = 0.2) -> nn.Module:
         """The torch module computing this activation (``negative_slope`` where it has one)."""
@@ -50,7 +53,8 @@ ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in (
         Activation("none", 0, nn.Identity, lambda t, s: t, "none"),
-        Activation("relu", 1, nn.ReLU, lambda t, s: F.relu(t), "relu"),
+        # oneDNN's ReLU post-op turns NaN into 0; torch's ReLU keeps NaN.
+        Activation("relu", 1, nn.ReLU, lambda t, s: F.relu(t), None, inplace=lambda t, s: t.relu_()),
         Activation("leaky_relu", 2, nn.LeakyReLU, lambda t, s: F.leaky_relu(t, s), "leaky_relu",
                    has_slope=True),
         Activation("tanh", 3, nn.Tanh, lambda t, s: torch.tanh(t), "tanh"),

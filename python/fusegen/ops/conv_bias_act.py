@@ -135,7 +135,8 @@ def onednn_conv_bias_act(input, weight, bias, stride, padding, dilation, groups:
     activation name and the LeakyReLU slope. The output keeps the input's memory format.
     """
     act = ACTIVATIONS[activation]
-    attr, scalars = act.onednn_post_op, act.onednn_scalars(negative_slope)
+    attr = act.onednn_post_op or "none"
+    scalars = act.onednn_scalars(negative_slope) if act.onednn_post_op else []
     stride, padding, dilation = list(stride), list(padding), list(dilation)
     if bias is not None:
         # oneDNN reads the bias as a dense vector of out-channels values: ATen's convolution
@@ -151,8 +152,11 @@ def onednn_conv_bias_act(input, weight, bias, stride, padding, dilation, groups:
                 raise ValueError(f"output_padding must be >= 0 and smaller than stride or dilation, "
                                  f"got output_padding={tuple(output_padding)} with stride="
                                  f"{tuple(stride)}, dilation={tuple(dilation)}")
-        return torch.ops.mkldnn._convolution_transpose_pointwise(
+        y = torch.ops.mkldnn._convolution_transpose_pointwise(
             input, weight, bias, padding, list(output_padding), stride, dilation, groups, attr,
             scalars, None)
-    return torch.ops.mkldnn._convolution_pointwise(
-        input, weight, bias, padding, stride, dilation, groups, attr, scalars, None)
+    else:
+        y = torch.ops.mkldnn._convolution_pointwise(
+            input, weight, bias, padding, stride, dilation, groups, attr, scalars, None)
+    # An activation oneDNN does not compute as torch does runs in place, after the convolution.
+    return y if act.onednn_post_op or act.inplace is None else act.inplace(y, negative_slope)
