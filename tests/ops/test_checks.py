@@ -26,3 +26,17 @@ def test_float_tensor_check_names_the_argument():
         checks.check_float_tensor(torch.zeros(2, dtype=torch.int64), "weights")
     with pytest.raises(TypeError, match="weights must be a torch.Tensor, got list"):
         checks.check_float_tensor([1.0], "weights")
+
+
+def test_meta_tensors_among_cpu_ones_are_a_device_error():
+    from fusegen.ops import bias_act, norm_act
+
+    x = torch.randn(2, 3, 4, 4)
+    with pytest.raises(ValueError, match=r"bias must be on the input's device \(cpu\), got meta"):
+        bias_act(x, torch.ones(3, device="meta"))
+    with pytest.raises(ValueError, match=r"bias must be on the input's device \(meta\), got cpu"):
+        bias_act(x.to("meta"), torch.ones(3))
+    with pytest.raises(ValueError, match=r"weight must be on the input's device \(cpu\), got meta"):
+        norm_act(x, torch.ones(3, device="meta"), torch.zeros(3))
+    with pytest.raises(ValueError, match="running_var must be on the input's device"):
+        norm_act(x, running_mean=torch.zeros(3), running_var=torch.ones(3, device="meta"))

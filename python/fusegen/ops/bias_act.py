@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from .activations import activation_code
-from .checks import check_float_tensor
+from .checks import check_float_tensor, check_same_device
 from .norm_act import walkable_like
 
 __all__ = ["bias_act"]
@@ -28,6 +28,7 @@ def bias_act(
 ) -> torch.Tensor:
     """``act(input + bias[None, :, None, None])`` in one pass; ``bias`` is optional, shape (C,)."""
     check_float_tensor(input, "input")
+    check_same_device(input, bias=bias)
     return torch.ops.fusegen.bias_act(input, bias, activation_code(activation), float(negative_slope))
 
 
@@ -37,6 +38,7 @@ def bias_act(
 @torch.library.register_fake("fusegen::bias_act")
 def _bias_act_fake(input, bias, activation, negative_slope):
     check_float_tensor(input, "input")
+    check_same_device(input, bias=bias)
     return walkable_like(input)
 
 

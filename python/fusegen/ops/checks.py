@@ -38,6 +38,14 @@ def check_float_tensor(t: object, name: str) -> torch.Tensor:
     return t
 
 
+def check_same_device(input: torch.Tensor, **others: torch.Tensor | None) -> None:
+    """Every tensor of ``others`` (by argument name; None skipped) on ``input``'s device, as
+    ``F.batch_norm`` demands: a meta tensor among CPU ones must not yield uninitialised memory."""
+    for name, t in others.items():
+        if t is not None and t.device != input.device:
+            raise ValueError(f"{name} must be on the input's device ({input.device}), got {t.device}")
+
+
 def tensor_sequence(value: object, name: str) -> list[torch.Tensor]:
     """A list of tensors from a sequence of tensors or from one tensor stacked along dim 0."""
     if isinstance(value, torch.Tensor):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from .activations import activation_code
-from .checks import check_float_tensor
+from .checks import check_float_tensor, check_same_device
 
 __all__ = ["accumulate_dtype", "norm_act", "walkable_like"]
 
@@ -51,6 +51,7 @@ def norm_act(
     Gradients reach ``input``, ``weight`` and ``bias`` through one fused backward operator.
     """
     check_float_tensor(input, "input")
+    check_same_device(input, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
     code = activation_code(activation)
     out, mean, invstd = torch.ops.fusegen.norm_act_forward(
         input, weight, bias, running_mean, running_var, training, instance, eps, code,
@@ -87,6 +88,7 @@ def _stat_shape(y: torch.Tensor, instance: bool) -> tuple[int, ...]:
 def _norm_act_forward_fake(input, weight, bias, running_mean, running_var, training, instance,
                            eps, activation, negative_slope):
     check_float_tensor(input, "input")
+    check_same_device(input, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
     if input.dim() < 2:
         raise ValueError(f"input must have shape (N, C, ...), got {tuple(input.shape)}")
     stats = input.new_empty(_stat_shape(input, instance), dtype=accumulate_dtype(input.dtype))
