@@ -37,3 +37,15 @@ def test_mode_is_checked(tmp_path):
     with pytest.raises(ValueError, match="mode"):
         with atomic_write(tmp_path / "x", "a"):
             pass
+
+
+def test_stale_temporaries_of_a_killed_write_are_removed(tmp_path):
+    from fusegen.atomic import remove_stale_temporaries
+
+    (tmp_path / ".last.pt.abc123.tmp").write_bytes(b"half")
+    (tmp_path / "last.pt").write_bytes(b"whole")
+    (tmp_path / "notes.tmp").write_bytes(b"not ours")  # no leading dot: not atomic_write's
+    removed = remove_stale_temporaries(tmp_path)
+    assert [p.name for p in removed] == [".last.pt.abc123.tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt", "notes.tmp"]
+    assert remove_stale_temporaries(tmp_path / "missing") == []

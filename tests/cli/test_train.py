@@ -154,3 +154,12 @@ def test_a_diverging_run_ends_in_one_line_and_keeps_its_last_good_checkpoint(tmp
     assert err.count("\n") == 1 and "training diverged" in err
     state = load_checkpoint(out / "last.pt")
     assert all(torch.isfinite(t).all() for t in state["model"].values() if t.is_floating_point())
+
+
+def test_a_killed_checkpoint_write_leaves_nothing_behind_on_the_next_start(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".last.pt.x1y2.tmp").write_bytes(b"half a checkpoint")
+    assert main(["train", "dncnn", "--steps", "1", "--out", str(out), "--depth", "3", "--width", "4",
+                 "--batch-size", "2", "--device", "cpu", "--no-progress"]) == 0
+    assert not list(out.glob(".*.tmp")) and (out / "last.pt").is_file()

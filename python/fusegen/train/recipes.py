@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from ..atomic import remove_stale_temporaries
 from ..data import PHOTOS, ImageDataset, NoisyPairs, extract_patches, load_dataset, photo, read_image
 from ..data.files import IMAGE_SUFFIXES
 from ..models import DCGAN, ConvVAE, DnCNN
@@ -84,8 +85,10 @@ def check_options(**options) -> None:
 
 
 def prepare_output(out: str | os.PathLike, resume, overwrite: bool) -> None:
-    """Refuse to train a fresh run over an earlier one, unless told to replace it."""
+    """Refuse to train a fresh run over an earlier one, unless told to replace it; remove the
+    temporary files of a checkpoint write that was killed."""
     out = Path(out)
+    remove_stale_temporaries(out)
     old = [out / name for name in ("last.pt", "best.pt") if (out / name).exists()]
     if not old or resume is not None:
         return
