@@ -163,3 +163,16 @@ def test_a_killed_checkpoint_write_leaves_nothing_behind_on_the_next_start(tmp_p
     assert main(["train", "dncnn", "--steps", "1", "--out", str(out), "--depth", "3", "--width", "4",
                  "--batch-size", "2", "--device", "cpu", "--no-progress"]) == 0
     assert not list(out.glob(".*.tmp")) and (out / "last.pt").is_file()
+
+
+def test_resuming_a_damaged_training_state_is_one_line(tmp_path, capsys):
+    out = tmp_path / "a"
+    tiny = ["--depth", "3", "--width", "4", "--batch-size", "2", "--device", "cpu", "--no-progress"]
+    assert main(["train", "dncnn", "--steps", "1", "--out", str(out), *tiny]) == 0
+    payload = load_checkpoint(out / "last.pt")
+    del payload["train_state"]["task"]
+    torch.save(payload, tmp_path / "damaged.pt")
+    assert main(["train", "dncnn", "--steps", "2", "--out", str(tmp_path / "b"), *tiny,
+                 "--resume", str(tmp_path / "damaged.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "training state cannot be resumed" in err

@@ -171,13 +171,18 @@ class Trainer:
         state = payload.get("train_state")
         if state is None:
             raise ValueError(f"{path}: this checkpoint has no training state to resume from")
-        if state["world"] != self.dist.world:
-            raise ValueError(f"{path}: written by {state['world']} processes, resumed with {self.dist.world}")
-        self.task.load_state_dict(state["task"])
-        self.stream.load_state_dict(state["data"])
-        self.step, self.best = int(state["step"]), state["best"]
-        self.bad_validations, self.history = int(state["bad_validations"]), state["history"]
-        set_rng_state(state["rng"][self.dist.rank])
+        try:
+            if state["world"] != self.dist.world:
+                raise ValueError(f"{path}: written by {state['world']} processes, resumed with "
+                                 f"{self.dist.world}")
+            self.task.load_state_dict(state["task"])
+            self.stream.load_state_dict(state["data"])
+            self.step, self.best = int(state["step"]), state["best"]
+            self.bad_validations, self.history = int(state["bad_validations"]), state["history"]
+            set_rng_state(state["rng"][self.dist.rank])
+        except (KeyError, IndexError, TypeError, RuntimeError) as exc:  # a damaged or foreign state
+            raise ValueError(f"{path}: its training state cannot be resumed ({type(exc).__name__}: "
+                             f"{exc})") from exc
 
     # -- the loop -------------------------------------------------------------------------------
 
