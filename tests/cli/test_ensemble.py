@@ -9,38 +9,10 @@ import torch
 
 import fusegen
 from fusegen.cli import main
-from fusegen.models import DCGAN, DnCNN, Ensemble
-from fusegen.checkpoint import save_model
+from fusegen.models import DnCNN, Ensemble
+from tests.fixtures import checkpoints  # noqa: F401  (a fixture)
 
 pytest.importorskip("PIL.Image", reason="the image folders are written with Pillow")
-
-
-def write_images(folder, count: int, size: int, seed: int) -> str:
-    from fusegen.data import write_image
-
-    folder.mkdir()
-    g = torch.Generator().manual_seed(seed)
-    y, x = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
-    for i in range(count):  # smooth images, so that denoising them is meaningful
-        phase = float(torch.rand(1, generator=g)) * 6
-        write_image((0.5 + 0.4 * torch.sin(6 * x + phase) * torch.cos(4 * y))[None], folder / f"{i}.png")
-    return str(folder)
-
-
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("ensemble")
-    paths = {}
-    for k in range(2):
-        torch.manual_seed(k)
-        paths[f"dncnn{k}"] = str(save_model(DnCNN(depth=3, width=4).eval(), tmp / f"dncnn{k}.pt"))
-        gan = DCGAN(latent_dim=8, image_size=16, width=4).eval()
-        paths[f"gan{k}"] = str(save_model(gan, tmp / f"gan{k}.pt"))
-    torch.manual_seed(2)
-    paths["dncnn_wide"] = str(save_model(DnCNN(depth=3, width=6).eval(), tmp / "wide.pt"))
-    paths["val"] = write_images(tmp / "val", 2, 48, seed=0)
-    paths["test"] = write_images(tmp / "test", 2, 40, seed=1)
-    return tmp, paths
 
 
 def run_json(argv, capsys) -> dict:
@@ -121,19 +93,3 @@ def test_bad_arguments_end_in_one_line(checkpoints, capsys, argv, message):
     assert main(["ensemble", *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
-
-
-def test_ensemble_demo_step_on_trained_checkpoints(checkpoints, tmp_path):
-    from fusegen.demo.ensemble import step_ensemble as ensemble_demo
-
-    tmp, p = checkpoints
-    result = ensemble_demo(tmp_path, p["dncnn0"], [p["gan0"], p["gan1"], p["gan0"]], samples=80)
-    names = [r["name"] for r in result["denoise"]["rows"]]
-    assert names == ["noisy", "NLM", "DnCNN", "ensemble (equal weights)", "ensemble"]
-    assert (tmp_path / "ensemble-camera.png").exists()
-    mixture = result["mixture"]  # gan0 twice: one member
-    assert mixture["members"] == [f"{tmp.name}/gan0.pt", f"{tmp.name}/gan1.pt"]
-    assert [r["name"] for r in mixture["rows"]][-1] == "soup (uniform)"
-    assert len(result["markdown"]) == 2 and json.dumps(result, default=float)
-    skipped = ensemble_demo(tmp_path, None, [p["gan0"], p["gan0"]], vae_steps=0)
-    assert "skipped" in skipped["denoise"] and "one distinct model" in skipped["mixture"]["skipped"]

@@ -7,20 +7,7 @@ import fusegen
 from fusegen.data import digits
 from fusegen.checkpoint import load_checkpoint
 from fusegen.train import train
-
-GAN = dict(image_size=16, width=4, latent_dim=8, batch_size=8, device="cpu", progress=False)
-DNCNN = dict(batch_size=4, device="cpu", progress=False)
-
-
-@pytest.fixture(scope="module")
-def pre(tmp_path_factory):
-    """Tiny pre-trained checkpoints: a conditional digits GAN (10 classes), a DnCNN at sigma 25, a VAE."""
-    pytest.importorskip("sklearn")
-    root = tmp_path_factory.mktemp("pre")
-    train("gan", "digits", root / "gan", 2, conditional=True, **GAN)
-    train("dncnn", "photos", root / "dncnn", 2, depth=4, width=4, **DNCNN)
-    train("vae", "digits", root / "vae", 1, **{**GAN, "width": 4})
-    return {k: root / k / "last.pt" for k in ("gan", "dncnn", "vae")}
+from tests.fixtures import DNCNN, GAN, pre  # noqa: F401  (pre: a fixture)
 
 
 def test_a_denoiser_fine_tuned_to_sigma_50_with_frozen_layers(pre, tmp_path, capsys):
@@ -143,19 +130,3 @@ def test_select_classes_relabels_in_the_order_given():
         data.select_classes([3, "3"])
     with pytest.raises(ValueError, match="at least one"):
         data.select_classes([])
-
-
-def test_the_demo_step_fine_tunes_and_compares(pre, tmp_path):
-    from fusegen.demo.transfer import step_transfer as demo_step
-
-    result = demo_step(pre["dncnn"], tmp_path, steps=2, batch_size=4)
-    assert result["steps"] == 2 and result["loaded_tensors"] == 15
-    for key in ("psnr_noisy_db", "psnr_unchanged_db", "psnr_scratch_db", "psnr_finetuned_db"):
-        assert 5 < result[key] < 60, key
-    assert (tmp_path / "transfer-camera.png").is_file()
-    tuned = load_checkpoint(tmp_path / "transfer-finetuned" / "last.pt")
-    scratch = load_checkpoint(tmp_path / "transfer-scratch" / "last.pt")
-    assert tuned["config"] == scratch["config"] == load_checkpoint(pre["dncnn"])["config"]
-    assert "transfer" in tuned and "transfer" not in scratch
-    with pytest.raises(ValueError, match="fine-tunes a DnCNN, not a dcgan"):
-        demo_step(pre["gan"], tmp_path)

@@ -1,0 +1,40 @@
+"""The demo's steps on small trained checkpoints (the whole demo: test_run.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fusegen.checkpoint import load_checkpoint
+from fusegen.demo.ensemble import step_ensemble
+from fusegen.demo.transfer import step_transfer
+from tests.fixtures import checkpoints, pre  # noqa: F401  (fixtures)
+
+
+def test_ensemble_demo_step_on_trained_checkpoints(checkpoints, tmp_path):
+    tmp, p = checkpoints
+    result = step_ensemble(tmp_path, p["dncnn0"], [p["gan0"], p["gan1"], p["gan0"]], samples=80)
+    names = [r["name"] for r in result["denoise"]["rows"]]
+    assert names == ["noisy", "NLM", "DnCNN", "ensemble (equal weights)", "ensemble"]
+    assert (tmp_path / "ensemble-camera.png").exists()
+    mixture = result["mixture"]  # gan0 twice: one member
+    assert mixture["members"] == [f"{tmp.name}/gan0.pt", f"{tmp.name}/gan1.pt"]
+    assert [r["name"] for r in mixture["rows"]][-1] == "soup (uniform)"
+    assert len(result["markdown"]) == 2 and json.dumps(result, default=float)
+    skipped = step_ensemble(tmp_path, None, [p["gan0"], p["gan0"]], vae_steps=0)
+    assert "skipped" in skipped["denoise"] and "one distinct model" in skipped["mixture"]["skipped"]
+
+
+def test_the_demo_step_fine_tunes_and_compares(pre, tmp_path):
+    result = step_transfer(pre["dncnn"], tmp_path, steps=2, batch_size=4)
+    assert result["steps"] == 2 and result["loaded_tensors"] == 15
+    for key in ("psnr_noisy_db", "psnr_unchanged_db", "psnr_scratch_db", "psnr_finetuned_db"):
+        assert 5 < result[key] < 60, key
+    assert (tmp_path / "transfer-camera.png").is_file()
+    tuned = load_checkpoint(tmp_path / "transfer-finetuned" / "last.pt")
+    scratch = load_checkpoint(tmp_path / "transfer-scratch" / "last.pt")
+    assert tuned["config"] == scratch["config"] == load_checkpoint(pre["dncnn"])["config"]
+    assert "transfer" in tuned and "transfer" not in scratch
+    with pytest.raises(ValueError, match="fine-tunes a DnCNN, not a dcgan"):
+        step_transfer(pre["gan"], tmp_path)
