@@ -46,3 +46,12 @@ def device(request) -> str:
 def assert_close(actual: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype | None = None) -> None:
     rtol, atol = TOLERANCES[dtype or expected.dtype]
     torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol)
+
+
+def opcheck_operator(name: str, args: tuple) -> None:
+    """``torch.library.opcheck`` of ``torch.ops.fusegen.<name>`` on ``args``; backward operators
+    skip the dynamic-AOT check (they have no derivative of their own: no double backward)."""
+    utils = ("test_schema", "test_autograd_registration", "test_faketensor", "test_aot_dispatch_dynamic")
+    if name.endswith("_backward"):
+        utils = utils[:-1]
+    torch.library.opcheck(getattr(torch.ops.fusegen, name), args, test_utils=utils)

@@ -5,6 +5,7 @@ import torch
 
 from fusegen.info import registered_operators
 from fusegen.ops import norm_act, reference
+from tests.conftest import opcheck_operator
 
 ACTIVATIONS = ["none", "relu", "leaky_relu", "tanh", "sigmoid", "silu"]
 
@@ -110,10 +111,7 @@ def _opcheck_samples():
 @pytest.mark.parametrize("case", list(range(6)))
 def test_opcheck(case):
     name, args = list(_opcheck_samples())[case]
-    utils = ("test_schema", "test_autograd_registration", "test_faketensor", "test_aot_dispatch_dynamic")
-    if name.endswith("_backward"):
-        utils = utils[:-1]  # backward operators have no derivative of their own (no double backward)
-    torch.library.opcheck(getattr(torch.ops.fusegen, name), args, test_utils=utils)
+    opcheck_operator(name, args)
 
 
 def test_every_operator_has_an_opcheck_case():
