@@ -10,6 +10,9 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/DeviceType.h>
 
+#include <cmath>
+#include <limits>
+
 namespace fusegen::nlm {
 
 struct Params {
@@ -18,6 +21,16 @@ struct Params {
   double sigma;           // noise standard deviation, in the image's units
   double h;               // filtering parameter, in the image's units
   int64_t margin() const { return patch_radius + search_radius; }
+
+  // 1/h^2 in the accumulation type, capped at a quarter of its largest finite value: where it
+  // would overflow, a patch within 2 sigma^2 of the pixel's gets 0 * inf = NaN. At the cap every
+  // weight is already 0 or 1 to the type's precision, so the result is the limit of small h.
+  template <typename acc_t>
+  acc_t inv_h2() const {
+    const double cap = static_cast<double>(std::numeric_limits<acc_t>::max()) / 4;
+    const double v = 1 / (h * h);
+    return static_cast<acc_t>(std::isfinite(v) && v < cap ? v : cap);
+  }
 };
 
 // One device's kernel (nlm_cpu.cpp, nlm_cuda.cu).

@@ -60,7 +60,7 @@ class StripDenoiser {
         inv_count_(acc_t(1) / static_cast<acc_t>(channels * (2 * p.patch_radius + 1) *
                                                   (2 * p.patch_radius + 1))),
         two_sigma2_(static_cast<acc_t>(2 * p.sigma * p.sigma)),
-        inv_h2_(static_cast<acc_t>(1 / (p.h * p.h))) {}
+        inv_h2_(p.inv_h2<acc_t>()) {}
 
   // Denoises output rows [y0, y1) into out (C planes of H x W).
   void run(int64_t y0, int64_t y1, Workspace<acc_t>& ws, acc_t* out) const {

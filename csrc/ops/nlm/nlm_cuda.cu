@@ -178,7 +178,7 @@ void launch(const at::Tensor& padded, const Params& p, at::Tensor& out) {
   const int64_t blocks_z = out.size(0) * g.groups;
   const acc_t inv_count = acc_t(1) / static_cast<acc_t>(g.C * (2 * g.rp + 1) * (2 * g.rp + 1));
   const acc_t two_sigma2 = static_cast<acc_t>(2 * p.sigma * p.sigma);
-  const acc_t inv_h2 = static_cast<acc_t>(1 / (p.h * p.h));
+  const acc_t inv_h2 = p.inv_h2<acc_t>();
 
   auto kernel = source_in_shared ? nlm_tile_kernel<acc_t, true> : nlm_tile_kernel<acc_t, false>;
   C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,

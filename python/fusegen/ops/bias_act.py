@@ -28,7 +28,6 @@ def bias_act(
 ) -> torch.Tensor:
     """``act(input + bias[None, :, None, None])`` in one pass; ``bias`` is optional, shape (C,)."""
     check_float_tensor(input, "input")
-    check_same_device(input, bias=bias)
     return torch.ops.fusegen.bias_act(input, bias, activation_code(activation), float(negative_slope))
 
 

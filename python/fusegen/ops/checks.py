@@ -40,7 +40,8 @@ def check_float_tensor(t: object, name: str) -> torch.Tensor:
 
 def check_same_device(input: torch.Tensor, **others: torch.Tensor | None) -> None:
     """Every tensor of ``others`` (by argument name; None skipped) on ``input``'s device, as
-    ``F.batch_norm`` demands: a meta tensor among CPU ones must not yield uninitialised memory."""
+    ``F.batch_norm`` demands. For the fake kernels: a meta tensor among CPU ones dispatches to
+    them (the compiled fronts check CPU against CUDA), and must not yield uninitialised memory."""
     for name, t in others.items():
         if t is not None and t.device != input.device:
             raise ValueError(f"{name} must be on the input's device ({input.device}), got {t.device}")

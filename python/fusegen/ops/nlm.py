@@ -148,12 +148,7 @@ def nlm_denoise(
     channels = 1 if image.dim() == 2 else image.shape[-3]
     params = nlm_params(sigma, channels, image.dtype, h=h, patch_size=patch_size,
                         search_size=search_size, data_range=data_range)
-    # The kernel weighs by exp(-excess / h²) in float32 (float64 for float64 images). Where 1/h²
-    # overflows, an identical patch gets 0 · inf = NaN; below this h every weight is already 1
-    # (identical patches) or 0 to the type's precision, so a smaller h changes nothing.
-    accumulate = torch.float64 if image.dtype == torch.float64 else torch.float32
-    h = max(params.h, 2 * torch.finfo(accumulate).max ** -0.5)
-    return torch.ops.fusegen.nlm_denoise(image, float(sigma), h, params.patch_size,
+    return torch.ops.fusegen.nlm_denoise(image, float(sigma), params.h, params.patch_size,
                                          params.search_size)
 
 

@@ -51,7 +51,6 @@ def norm_act(
     Gradients reach ``input``, ``weight`` and ``bias`` through one fused backward operator.
     """
     check_float_tensor(input, "input")
-    check_same_device(input, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
     code = activation_code(activation)
     out, mean, invstd = torch.ops.fusegen.norm_act_forward(
         input, weight, bias, running_mean, running_var, training, instance, eps, code,
