@@ -9,15 +9,12 @@ from typing import Any, Callable
 
 import torch
 
+from ..bench import gan_step_rows
 from ..data import add_noise, write_image
 from ..info import format_info, info
 from ..metrics import psnr
-from ..models import DCGAN
-from ..nn import unfuse
 from ..ops import nlm_denoise, reference, weighted_sum
 from ..timing import median_seconds
-from ..train import GANTask
-from ..train.distributed import Distributed
 from .sizes import DemoSizes
 
 
@@ -96,17 +93,12 @@ def step_nlm(out: Path, device: str) -> dict[str, Any]:
 
 
 def step_fused_vs_eager(device: str, sizes: DemoSizes) -> dict[str, Any]:
-    """Time one DCGAN training step with fused blocks and with the same model in eager PyTorch."""
-    torch.manual_seed(0)
+    """Time one DCGAN training step with fused blocks and with the same model in eager PyTorch
+    (``fusegen bench gan-step`` at the demo's sizes)."""
     size, batch = sizes.speed_size, sizes.speed_batch
-    fused = DCGAN(image_size=size, width=sizes.speed_width, num_classes=10)
-    images = torch.rand(batch, 1, size, size, device=device)
-    labels = torch.randint(0, 10, (batch,), device=device)
-    times = {}
-    for name, model in (("fusegen", fused), ("eager", unfuse(fused))):
-        task = GANTask(model)
-        task.setup(torch.device(device), Distributed(), amp=False)
-        times[name] = _median_ms(lambda: task.step((images, labels)), repeats=5)
+    row, = gan_step_rows(torch.device(device), repeats=5, image_size=size, width=sizes.speed_width,
+                         batch=batch)
+    times = {name: seconds * 1e3 for name, seconds in row.seconds.items()}
     ratio = times["eager"] / times["fusegen"]
     print(f"DCGAN {size}px training step (batch {batch}): fusegen {times['fusegen']:.0f} ms, eager "
           f"{times['eager']:.0f} ms: fusegen is {ratio:.2f}x the speed of eager")
