@@ -1,7 +1,8 @@
 // Schemas, argument checks and per-channel coefficients of the fused normalization +
 // activation operators. The passes over the activations live in norm_act_cpu.cpp and
-// norm_act_cuda.cu, which register these fronts for their dispatch keys; everything here works
-// on (G, C) vectors with ATen ops and calls the passes through the device's Passes table.
+// norm_act_cuda.cu, which register these fronts for their dispatch keys; the fronts check,
+// allocate, and call the device's passes and (G, C) coefficient steps (coefficients.h) through
+// its Passes table.
 //
 //   norm_act_forward   statistics (one reduction pass), then
 //                      out = act(weight * (y - mean) * invstd + bias) (one apply pass)
@@ -13,12 +14,8 @@
 
 #include "common/checks.h"
 
-#include <ATen/TensorOperators.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
-#include <ATen/ops/rsqrt.h>
-#include <ATen/ops/sum.h>
-#include <ATen/ops/zeros.h>
 #include <c10/core/DeviceType.h>
 #include <torch/library.h>
 
@@ -103,6 +100,11 @@ at::Tensor channel_row(const std::optional<at::Tensor>& t, const at::Tensor& y, 
   return t->to(accumulate_type(y.scalar_type())).reshape({1, C});
 }
 
+at::Tensor channel_vector(const std::optional<at::Tensor>& t, const at::Tensor& y) {
+  if (!present(t)) return at::Tensor();
+  return t->to(accumulate_type(y.scalar_type())).contiguous();
+}
+
 namespace {
 
 // Shape of save_mean / save_invstd: (C,) for batch statistics, (N, C) for per-sample ones.
@@ -152,16 +154,18 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> norm_act_forward(
       var.fill_(std::numeric_limits<double>::quiet_NaN());
     }
   } else {
+    // A copy: save_mean is an output and must not alias running_mean.
     mean = running_mean->to(accumulate_type(y.scalar_type()), /*non_blocking=*/false,
                             /*copy=*/true);
-    var = running_var->to(accumulate_type(y.scalar_type()));
+    var = running_var->to(accumulate_type(y.scalar_type())).contiguous();
   }
-  at::Tensor invstd = at::rsqrt(var + eps);
-
+  at::Tensor invstd = at::empty_like(mean);
+  at::Tensor scale = at::empty({G, C}, acc_options(y));
+  at::Tensor shift = at::empty({G, C}, acc_options(y));
+  passes.forward_coefficients(mean, var, channel_vector(weight, y), channel_vector(bias, y), eps,
+                              invstd, scale, shift);
   at::Tensor out = at::empty_like(y);
   if (y.numel() > 0) {
-    at::Tensor scale = (channel_row(weight, y, 1.0) * invstd.reshape({G, C})).contiguous();
-    at::Tensor shift = (channel_row(bias, y, 0.0) - mean.reshape({G, C}) * scale).contiguous();
     passes.apply(y, l, scale, shift, {static_cast<Activation>(activation), negative_slope}, out);
   }
   return {out, mean, invstd};
@@ -192,12 +196,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> norm_act_backward(
 
   const bool want_input = output_mask[0], want_weight = output_mask[1], want_bias = output_mask[2];
   at::Tensor grad_y = want_input ? at::empty_like(y) : at::empty({0}, y.options());
-  at::Tensor grad_weight = want_weight ? at::zeros({C}, acc_options(y)) : at::empty({0}, acc_options(y));
-  at::Tensor grad_bias = want_bias ? at::zeros({C}, acc_options(y)) : at::empty({0}, acc_options(y));
+  at::Tensor grad_weight = want_weight ? at::empty({C}, acc_options(y)) : at::empty({0}, acc_options(y));
+  at::Tensor grad_bias = want_bias ? at::empty({C}, acc_options(y)) : at::empty({0}, acc_options(y));
   auto param_dtype = [&](const std::optional<at::Tensor>& p, at::Tensor& g) {
     if (present(p) && g.numel() > 0) g = g.to(p->scalar_type());
   };
   if (y.numel() == 0) {
+    if (want_weight) grad_weight.zero_();
+    if (want_bias) grad_bias.zero_();
     param_dtype(weight, grad_weight);
     param_dtype(bias, grad_bias);
     return {grad_y, grad_weight, grad_bias};
@@ -205,34 +211,37 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> norm_act_backward(
 
   const ActParams act{static_cast<Activation>(activation), negative_slope};
   const at::Tensor g = in_layout_of(grad_out, y);
-  const at::Tensor mean = save_mean.reshape({G, C}).contiguous();
-  const at::Tensor invstd = save_invstd.reshape({G, C}).contiguous();
-  const at::Tensor w = channel_row(weight, y, 1.0);
-  const at::Tensor scale = (w * invstd).contiguous();
-  const at::Tensor shift = (channel_row(bias, y, 0.0) - mean * scale).contiguous();
+  const at::Tensor mean = save_mean.contiguous();
+  const at::Tensor invstd = save_invstd.contiguous();
+  const at::Tensor w = channel_vector(weight, y), b = channel_vector(bias, y);
+  at::Tensor scale = at::empty({G, C}, acc_options(y));
+  at::Tensor shift = at::empty({G, C}, acc_options(y));
+  at::Tensor none;
+  passes.backward_coefficients(mean, invstd, w, b, none, none, 1.0, scale, shift, none, none);
 
   const bool need_sums = want_weight || want_bias || (want_input && use_input_stats);
   at::Tensor sum_dz, sum_dz_yc;
   if (need_sums) {
     sum_dz = at::empty({G, C}, acc_options(y));
     sum_dz_yc = at::empty({G, C}, acc_options(y));
-    passes.grad_sums(g, y, l, scale, shift, mean, act, sum_dz, sum_dz_yc);
-    if (want_weight) grad_weight = at::sum(sum_dz_yc * invstd, {0});
-    if (want_bias) grad_bias = at::sum(sum_dz, {0});
+    const at::Tensor center = mean.view({G, C});
+    passes.grad_sums(g, y, l, scale, shift, center, act, sum_dz, sum_dz_yc);
+    if (want_weight || want_bias) {
+      at::Tensor gw = want_weight ? grad_weight : at::Tensor();
+      at::Tensor gb = want_bias ? grad_bias : at::Tensor();
+      passes.parameter_gradients(invstd.view({G, C}), sum_dz, sum_dz_yc, gw, gb);
+    }
   }
   if (want_input) {
     // grad_y = w * invstd * (dz - mean(dz) - x_hat * mean(dz * x_hat)), x_hat = (y - mean) * invstd
-    const at::Tensor alpha = scale.expand({G, C}).contiguous();
-    at::Tensor beta, gamma;
-    if (use_input_stats) {
-      const double count = static_cast<double>(instance ? l.spatial : l.batch * l.spatial);
-      beta = (-alpha * invstd * invstd * sum_dz_yc / count).contiguous();
-      gamma = (-alpha * sum_dz / count).contiguous();
-    } else {
-      beta = at::zeros({G, C}, acc_options(y));
-      gamma = beta;
-    }
-    passes.grad_input(g, y, l, scale, shift, mean, act, alpha, beta, gamma, grad_y);
+    at::Tensor beta = at::empty({G, C}, acc_options(y));
+    at::Tensor gamma = at::empty({G, C}, acc_options(y));
+    const double count = static_cast<double>(instance ? l.spatial : l.batch * l.spatial);
+    const at::Tensor stats_sum_dz = use_input_stats ? sum_dz : at::Tensor();
+    const at::Tensor stats_sum_dz_yc = use_input_stats ? sum_dz_yc : at::Tensor();
+    passes.backward_coefficients(mean, invstd, w, b, stats_sum_dz, stats_sum_dz_yc, count, scale,
+                                 shift, beta, gamma);
+    passes.grad_input(g, y, l, scale, shift, mean.view({G, C}), act, scale, beta, gamma, grad_y);
   }
   param_dtype(weight, grad_weight);
   param_dtype(bias, grad_bias);
@@ -240,26 +249,44 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> norm_act_backward(
 }
 
 // running = (1 - momentum) * running + momentum * batch, with the unbiased batch variance, as
-// torch's BatchNorm does. A separate operator because autograd formulas can only be registered
+// torch's BatchNorm does; for per-sample statistics (N, C), the N updates averaged, as torch's
+// InstanceNorm with track_running_stats does. A separate operator because autograd formulas can only be registered
 // for functional operators; norm_act_forward stays functional and this one only mutates buffers.
-void norm_act_update_running_stats(at::Tensor& running_mean, at::Tensor& running_var,
-                                   const at::Tensor& save_mean, const at::Tensor& save_invstd,
-                                   double momentum, double eps, int64_t count) {
+void norm_act_update_running_stats(const Passes& passes, at::Tensor& running_mean,
+                                   at::Tensor& running_var, const at::Tensor& save_mean,
+                                   const at::Tensor& save_invstd, double momentum, double eps,
+                                   int64_t count) {
   for (const auto& [t, name] : {std::pair<const at::Tensor*, const char*>{&running_mean, "running_mean"},
-                                {&running_var, "running_var"},
-                                {&save_mean, "save_mean"}, {&save_invstd, "save_invstd"}}) {
+                                {&running_var, "running_var"}}) {
     check_float_tensor(*t, name);
-    TORCH_CHECK_VALUE(t->sizes() == running_mean.sizes() && t->dim() == 1, name,
+    TORCH_CHECK_VALUE(t->dim() == 1 && t->sizes() == running_mean.sizes(), name,
                       " must have shape (C,) like running_mean ", running_mean.sizes(), ", got ",
                       t->sizes());
+    check_device_type(*t, name, passes.device);
+  }
+  const int64_t C = running_mean.size(0);
+  for (const auto& [t, name] : {std::pair<const at::Tensor*, const char*>{&save_mean, "save_mean"},
+                                {&save_invstd, "save_invstd"}}) {
+    check_float_tensor(*t, name);
+    TORCH_CHECK_VALUE((t->dim() == 1 || t->dim() == 2) && t->size(-1) == C &&
+                          t->sizes() == save_mean.sizes(),
+                      name, " must have shape (C,) or (N, C) with C = ", C,
+                      " like running_mean and the same shape as save_mean, got ", t->sizes());
     check_same_device(*t, name, running_mean, "running_mean");
   }
   TORCH_CHECK_VALUE(count > 1, "count (values per channel) must be more than 1, got ", count);
-  // The batch variance from its saved inverse standard deviation: invstd = 1 / sqrt(var + eps).
-  const at::Tensor batch_var = save_invstd.to(at::kDouble).pow(-2) - eps;
-  const double unbias = static_cast<double>(count) / static_cast<double>(count - 1);
-  running_mean.mul_(1.0 - momentum).add_(save_mean.to(running_mean.scalar_type()), momentum);
-  running_var.mul_(1.0 - momentum).add_((batch_var * unbias).to(running_var.scalar_type()), momentum);
+  TORCH_CHECK_VALUE(std::isfinite(momentum), "momentum must be finite, got ", momentum);
+  if (save_mean.numel() == 0) return;
+  // The kernels read (G, C) statistics in float or double and contiguous buffers of one dtype;
+  // anything else goes through copies.
+  const auto stat_dtype = save_mean.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const at::Tensor mean = save_mean.to(stat_dtype).contiguous().view({-1, C});
+  const at::Tensor invstd = save_invstd.to(stat_dtype).contiguous().view({-1, C});
+  at::Tensor rm = running_mean.contiguous();
+  at::Tensor rv = running_var.to(rm.scalar_type()).contiguous();
+  passes.update_running_stats(mean, invstd, momentum, eps, count, rm, rv);
+  if (!rm.is_same(running_mean)) running_mean.copy_(rm);
+  if (!rv.is_same(running_var)) running_var.copy_(rv);
 }
 
 TORCH_LIBRARY_FRAGMENT(fusegen, m) {

@@ -56,6 +56,21 @@ struct Passes {
                      const at::Tensor& scale, const at::Tensor& shift, const at::Tensor& center,
                      ActParams act, const at::Tensor& alpha, const at::Tensor& beta,
                      const at::Tensor& gamma, at::Tensor& grad_y);
+  // The per-(group, channel) steps of coefficients.h (same arguments as those templates).
+  void (*forward_coefficients)(const at::Tensor& mean, const at::Tensor& var,
+                               const at::Tensor& weight, const at::Tensor& bias, double eps,
+                               at::Tensor& invstd, at::Tensor& scale, at::Tensor& shift);
+  void (*backward_coefficients)(const at::Tensor& mean, const at::Tensor& invstd,
+                                const at::Tensor& weight, const at::Tensor& bias,
+                                const at::Tensor& sum_dz, const at::Tensor& sum_dz_yc,
+                                double count, at::Tensor& scale, at::Tensor& shift,
+                                at::Tensor& beta, at::Tensor& gamma);
+  void (*parameter_gradients)(const at::Tensor& invstd, const at::Tensor& sum_dz,
+                              const at::Tensor& sum_dz_yc, at::Tensor& grad_weight,
+                              at::Tensor& grad_bias);
+  void (*update_running_stats)(const at::Tensor& save_mean, const at::Tensor& save_invstd,
+                               double momentum, double eps, int64_t count,
+                               at::Tensor& running_mean, at::Tensor& running_var);
 };
 
 // The tables of norm_act_cpu.cpp and norm_act_cuda.cu (the latter in CUDA builds only).
@@ -76,10 +91,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> norm_act_backward(
     const at::Tensor& save_mean, const at::Tensor& save_invstd, bool use_input_stats,
     bool instance, int64_t activation, double negative_slope, std::array<bool, 3> output_mask);
 
-// ATen ops only: the same function serves every device.
-void norm_act_update_running_stats(at::Tensor& running_mean, at::Tensor& running_var,
-                                   const at::Tensor& save_mean, const at::Tensor& save_invstd,
-                                   double momentum, double eps, int64_t count);
+void norm_act_update_running_stats(const Passes& passes, at::Tensor& running_mean,
+                                   at::Tensor& running_var, const at::Tensor& save_mean,
+                                   const at::Tensor& save_invstd, double momentum, double eps,
+                                   int64_t count);
 
 // ---- argument checks and layout helpers shared with ops/bias_act ----------------------------
 
@@ -102,5 +117,8 @@ at::Tensor in_layout_of(const at::Tensor& t, const at::Tensor& y);
 at::TensorOptions acc_options(const at::Tensor& y);
 // An optional per-channel vector as a (1, C) row in the accumulation dtype, or `fill` when absent.
 at::Tensor channel_row(const std::optional<at::Tensor>& t, const at::Tensor& y, double fill);
+// An optional per-channel vector, contiguous in the accumulation dtype (no copy when it already
+// is), or an undefined tensor when absent.
+at::Tensor channel_vector(const std::optional<at::Tensor>& t, const at::Tensor& y);
 
 }  // namespace fusegen::norm_act

@@ -9,6 +9,8 @@
 
 #include "ops/norm_act/norm_act.h"
 
+#include "ops/norm_act/coefficients.h"
+
 #include "common/activation_cpu.h"
 #include "common/checks.h"
 #include "common/cpu_isa.h"
@@ -147,15 +149,31 @@ void grad_input_cpu(const at::Tensor& grad_out, const at::Tensor& y, const Layou
   }));
 }
 
+// The (G, C) steps of coefficients.h: a plain loop (C values are too few to thread).
+struct RunOnCpu {
+  template <typename Step>
+  void operator()(int64_t n, const Step& step) const {
+    for (int64_t i = 0; i < n; ++i) step(i);
+  }
+};
+
 }  // namespace
 
-const Passes cpu_passes{c10::DeviceType::CPU, &stats_cpu, &apply_cpu, &grad_sums_cpu,
-                        &grad_input_cpu};
+const Passes cpu_passes{c10::DeviceType::CPU,
+                        &stats_cpu,
+                        &apply_cpu,
+                        &grad_sums_cpu,
+                        &grad_input_cpu,
+                        &forward_coefficients<RunOnCpu>,
+                        &backward_coefficients<RunOnCpu>,
+                        &parameter_gradients<RunOnCpu>,
+                        &update_running_stats<RunOnCpu>};
 
 TORCH_LIBRARY_IMPL(fusegen, CPU, m) {
   m.impl("norm_act_forward", &OnDevice<Passes, &cpu_passes, &norm_act_forward>::call);
   m.impl("norm_act_backward", &OnDevice<Passes, &cpu_passes, &norm_act_backward>::call);
-  m.impl("norm_act_update_running_stats", &norm_act_update_running_stats);
+  m.impl("norm_act_update_running_stats",
+         &OnDevice<Passes, &cpu_passes, &norm_act_update_running_stats>::call);
 }
 
 }  // namespace fusegen::norm_act

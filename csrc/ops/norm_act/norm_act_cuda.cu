@@ -15,6 +15,8 @@
 
 #include "ops/norm_act/norm_act.h"
 
+#include "ops/norm_act/coefficients.h"
+
 #include "common/activation.h"
 #include "common/checks.h"
 #include "common/cuda_vector.cuh"
@@ -572,15 +574,73 @@ void grad_input_cuda(const at::Tensor& grad_out, const at::Tensor& y, const Layo
   });
 }
 
+// ---- the (G, C) steps of coefficients.h: one thread per entry -------------------------------
+
+template <typename Step>
+__global__ void __launch_bounds__(kThreads) each_entry_kernel(int64_t n, Step step) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (i < n) step(i);
+}
+
+struct RunOnCuda {
+  template <typename Step>
+  void operator()(int64_t n, const Step& step) const {
+    if (n == 0) return;
+    const unsigned blocks = static_cast<unsigned>(ceil_div(n, kThreads));
+    each_entry_kernel<Step><<<blocks, kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(n, step);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
+};
+
+void forward_coefficients_cuda(const at::Tensor& mean, const at::Tensor& var,
+                               const at::Tensor& weight, const at::Tensor& bias, double eps,
+                               at::Tensor& invstd, at::Tensor& scale, at::Tensor& shift) {
+  const c10::cuda::CUDAGuard guard(mean.device());
+  forward_coefficients<RunOnCuda>(mean, var, weight, bias, eps, invstd, scale, shift);
+}
+
+void backward_coefficients_cuda(const at::Tensor& mean, const at::Tensor& invstd,
+                                const at::Tensor& weight, const at::Tensor& bias,
+                                const at::Tensor& sum_dz, const at::Tensor& sum_dz_yc, double count,
+                                at::Tensor& scale, at::Tensor& shift, at::Tensor& beta,
+                                at::Tensor& gamma) {
+  const c10::cuda::CUDAGuard guard(mean.device());
+  backward_coefficients<RunOnCuda>(mean, invstd, weight, bias, sum_dz, sum_dz_yc, count, scale,
+                                   shift, beta, gamma);
+}
+
+void parameter_gradients_cuda(const at::Tensor& invstd, const at::Tensor& sum_dz,
+                              const at::Tensor& sum_dz_yc, at::Tensor& grad_weight,
+                              at::Tensor& grad_bias) {
+  const c10::cuda::CUDAGuard guard(invstd.device());
+  parameter_gradients<RunOnCuda>(invstd, sum_dz, sum_dz_yc, grad_weight, grad_bias);
+}
+
+void update_running_stats_cuda(const at::Tensor& save_mean, const at::Tensor& save_invstd,
+                               double momentum, double eps, int64_t count,
+                               at::Tensor& running_mean, at::Tensor& running_var) {
+  const c10::cuda::CUDAGuard guard(save_mean.device());
+  update_running_stats<RunOnCuda>(save_mean, save_invstd, momentum, eps, count, running_mean,
+                                  running_var);
+}
+
 }  // namespace
 
-const Passes cuda_passes{c10::DeviceType::CUDA, &stats_cuda, &apply_cuda, &grad_sums_cuda,
-                         &grad_input_cuda};
+const Passes cuda_passes{c10::DeviceType::CUDA,
+                         &stats_cuda,
+                         &apply_cuda,
+                         &grad_sums_cuda,
+                         &grad_input_cuda,
+                         &forward_coefficients_cuda,
+                         &backward_coefficients_cuda,
+                         &parameter_gradients_cuda,
+                         &update_running_stats_cuda};
 
 TORCH_LIBRARY_IMPL(fusegen, CUDA, m) {
   m.impl("norm_act_forward", &OnDevice<Passes, &cuda_passes, &norm_act_forward>::call);
   m.impl("norm_act_backward", &OnDevice<Passes, &cuda_passes, &norm_act_backward>::call);
-  m.impl("norm_act_update_running_stats", &norm_act_update_running_stats);
+  m.impl("norm_act_update_running_stats",
+         &OnDevice<Passes, &cuda_passes, &norm_act_update_running_stats>::call);
 }
 
 }  // namespace fusegen::norm_act

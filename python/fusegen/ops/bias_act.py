@@ -47,22 +47,4 @@ def _bias_act_backward_fake(grad_out, input, bias, activation, negative_slope, b
     return walkable_like(input), grad_bias
 
 
-def _bias_act_setup_context(ctx, inputs, output):
-    input, bias, activation, slope = inputs
-    ctx.activation = activation
-    ctx.negative_slope = slope
-    ctx.save_for_backward(input, bias)
-
-
-def _bias_act_backward(ctx, grad_out):
-    input, bias = ctx.saved_tensors
-    bias_needs_grad = bias is not None and ctx.needs_input_grad[1]
-    grad_input, grad_bias = torch.ops.fusegen.bias_act_backward(
-        grad_out, input, bias, ctx.activation, ctx.negative_slope, bias_needs_grad
-    )
-    return grad_input, (grad_bias if bias_needs_grad else None), None, None
-
-
-torch.library.register_autograd(
-    "fusegen::bias_act", _bias_act_backward, setup_context=_bias_act_setup_context
-)
+# Autograd of fusegen::bias_act is registered in C++ (csrc/ops/bias_act/bias_act_autograd.cpp).

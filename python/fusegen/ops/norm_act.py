@@ -115,32 +115,5 @@ def _norm_act_update_running_stats_fake(running_mean, running_var, save_mean, sa
     return None
 
 
-def _norm_act_setup_context(ctx, inputs, output):
-    input, weight, bias, running_mean, _, training, instance, _, activation, slope = inputs
-    _, mean, invstd = output
-    ctx.mark_non_differentiable(mean, invstd)
-    ctx.use_input_stats = training or instance or running_mean is None
-    ctx.instance = instance
-    ctx.activation = activation
-    ctx.negative_slope = slope
-    ctx.save_for_backward(input, weight, bias, mean, invstd)
-
-
-def _norm_act_backward(ctx, grad_out, _grad_mean, _grad_invstd):
-    input, weight, bias, mean, invstd = ctx.saved_tensors
-    needs = ctx.needs_input_grad
-    mask = [needs[0], weight is not None and needs[1], bias is not None and needs[2]]
-    grad_input, grad_weight, grad_bias = torch.ops.fusegen.norm_act_backward(
-        grad_out, input, weight, bias, mean, invstd, ctx.use_input_stats, ctx.instance, ctx.activation, ctx.negative_slope, mask,
-    )
-    return (
-        grad_input if mask[0] else None,
-        grad_weight if mask[1] else None,
-        grad_bias if mask[2] else None,
-        None, None, None, None, None, None, None,
-    )
-
-
-torch.library.register_autograd(
-    "fusegen::norm_act_forward", _norm_act_backward, setup_context=_norm_act_setup_context
-)
+# Autograd of fusegen::norm_act_forward is registered in C++ (csrc/ops/norm_act/
+# norm_act_autograd.cpp): a Python formula costs more than the fused passes on small maps.
