@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from fusegen.info import registered_operators
 from fusegen.ops import norm_act, reference
@@ -133,8 +134,11 @@ def test_bad_arguments_name_the_argument():
         norm_act(x, activation="gelu")
     with pytest.raises(ValueError, match="more than 1 value per channel"):
         norm_act(torch.randn(1, 3, 1, 1), training=True)
+    with pytest.raises(ValueError, match="running_mean and running_var must be given together"):
+        norm_act(x, None, None, torch.zeros(3), None, instance=True)
     with pytest.raises(ValueError, match="running statistics are not supported with instance"):
-        norm_act(x, None, None, torch.zeros(3), torch.ones(3), instance=True)
+        torch.ops.fusegen.norm_act_forward(x, None, None, torch.zeros(3), torch.ones(3), True,
+                                           True, 1e-5, 0, 0.0)
     with pytest.raises(ValueError, match="activation must be a code in 0..5"):
         torch.ops.fusegen.norm_act_forward(x, None, None, None, None, True, False, 1e-5, 6, 0.0)
 
@@ -187,3 +191,31 @@ def test_batch_statistics_of_small_planes_over_many_samples(device, shape, dtype
     out.backward(grad.to(dtype))
     ref.backward(grad)
     torch.testing.assert_close(xa.grad, xb.grad.to(dtype), **tol)
+
+
+@pytest.mark.parametrize("momentum", [0.1, 0.0, 1.0])
+def test_instance_running_stats_update_as_torch(momentum):
+    torch.manual_seed(0)
+    x = torch.randn(5, 3, 6, 4, dtype=torch.float64) * 3 + 1
+    rm, rv = torch.randn(3, dtype=torch.float64), torch.rand(3, dtype=torch.float64) + 0.5
+    rm_t, rv_t = rm.clone(), rv.clone()
+    out = norm_act(x, None, None, rm, rv, training=True, instance=True, momentum=momentum,
+                   activation="none")
+    expected = F.instance_norm(x, rm_t, rv_t, use_input_stats=True, momentum=momentum)
+    torch.testing.assert_close(out, expected)
+    torch.testing.assert_close(rm, rm_t)
+    torch.testing.assert_close(rv, rv_t)
+    # eval: the running statistics normalize, for instance norm as for batch norm
+    out = norm_act(x, None, None, rm, rv, training=False, instance=True, activation="none")
+    expected = F.instance_norm(x, rm_t, rv_t, use_input_stats=False)
+    torch.testing.assert_close(out, expected)
+
+
+def test_update_running_stats_checks_statistics_shape():
+    rm, rv = torch.zeros(3), torch.ones(3)
+    with pytest.raises(ValueError, match="save_mean must have shape \\(C,\\) or \\(N, C\\)"):
+        torch.ops.fusegen.norm_act_update_running_stats(rm, rv, torch.zeros(4), torch.ones(4),
+                                                        0.1, 1e-5, 8)
+    with pytest.raises(ValueError, match="count"):
+        torch.ops.fusegen.norm_act_update_running_stats(rm, rv, torch.zeros(2, 3),
+                                                        torch.ones(2, 3), 0.1, 1e-5, 1)

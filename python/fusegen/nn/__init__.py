@@ -2,8 +2,9 @@
 
 from .conv_norm_act import FusedConvNormAct
 from .fuse import fuse
+from .fuse_report import FuseReport
 from .nlm import NLMDenoise
 from .unfuse import unfuse
 from .weighted_sum import WeightedSum
 
-__all__ = ["FusedConvNormAct", "NLMDenoise", "WeightedSum", "fuse", "unfuse"]
+__all__ = ["FuseReport", "FusedConvNormAct", "NLMDenoise", "WeightedSum", "fuse", "unfuse"]

@@ -6,8 +6,9 @@ import torch
 from torch import nn
 
 from ..ops.activations import ACTIVATIONS, activation_of_module
-from ..ops.conv_bias_act import conv_bias_act
-from ..ops.conv_norm_act import NORMS, conv_norm_act
+from ..ops.conv_bias_act import aten_convolution, check_convolution, conv_bias_act
+from ..ops.conv_norm_act import NORMS
+from ..ops.norm_act import norm_act
 
 
 class FusedConvNormAct(nn.Module):
@@ -21,29 +22,36 @@ class FusedConvNormAct(nn.Module):
         in_channels, out_channels, kernel_size, stride, padding, output_padding, dilation, groups:
             as in ``nn.Conv2d``, or ``nn.ConvTranspose2d`` when ``transposed=True``.
         bias: a convolution bias; ``None`` (default) means one only when ``norm="none"``.
-        norm: ``"batch"`` (``nn.BatchNorm2d``: running statistics, ``momentum`` -- ``None`` for a
-            cumulative average -- and ``num_batches_tracked``), ``"instance"``
-            (``nn.InstanceNorm2d`` without running statistics) or ``"none"``.
+        norm: ``"batch"`` (``nn.BatchNorm2d``), ``"instance"`` (``nn.InstanceNorm2d``) or
+            ``"none"``.
+        track_running_stats: as in the torch normalization modules; ``None`` (default) takes
+            their defaults: True for ``"batch"``, False for ``"instance"``. With running
+            statistics, training updates them (``momentum``; ``None`` is a cumulative average for
+            batch norm and, as in torch, no update for instance norm) and eval mode normalizes
+            with them; without, every call uses the statistics of its input.
         activation: ``"relu"``, ``"leaky_relu"`` (``negative_slope``), ``"tanh"``, ``"sigmoid"``,
             ``"silu"`` or ``"none"``.
         eps, momentum, affine: as in the torch normalization modules.
 
     Parameters and buffers: ``weight``, ``bias`` (the convolution's), ``norm_weight``,
-    ``norm_bias``, ``running_mean``, ``running_var``, ``num_batches_tracked``.
+    ``norm_bias``, ``running_mean``, ``running_var``, ``num_batches_tracked`` (the last three
+    with running statistics only).
 
-    How it runs: the convolution is ATen's (oneDNN / cuDNN). In training, statistics take one
-    pass and normalize + activate another; backward fuses the activation's and the
-    normalization's gradients into two passes. In eval mode without autograd, batch norm is
-    folded into the convolution (cached until a parameter or running statistic changes); on CPU
-    (float32, and bfloat16 where oneDNN supports it) the bias and activation run in oneDNN's
-    convolution epilogue, elsewhere in a single pass after the convolution.
+    How it runs: the convolution is ATen's (oneDNN / cuDNN). With input statistics, they take
+    one pass and normalize + activate another; backward fuses the activation's and the
+    normalization's gradients into two passes. In eval mode with running statistics and no
+    autograd, the normalization is folded into the convolution (cached until a parameter or
+    running statistic changes); on CPU (float32, and bfloat16 where oneDNN supports it) the bias
+    and activation run in oneDNN's convolution epilogue, elsewhere in a single pass after the
+    convolution.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, *,
                  transposed: bool = False, output_padding=0, dilation=1, groups: int = 1,
                  bias: bool | None = None, norm: str = "batch", activation: str = "relu",
                  negative_slope: float = 0.2, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = True, device=None, dtype=None) -> None:
+                 affine: bool = True, track_running_stats: bool | None = None, device=None,
+                 dtype=None) -> None:
         super().__init__()
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
@@ -76,7 +84,10 @@ class FusedConvNormAct(nn.Module):
         else:
             self.register_parameter("norm_weight", None)
             self.register_parameter("norm_bias", None)
-        if norm == "batch":
+        if track_running_stats is None:
+            track_running_stats = norm == "batch"
+        self.track_running_stats = bool(track_running_stats) and norm != "none"
+        if self.track_running_stats:
             self.register_buffer("running_mean", torch.zeros(out_channels, **factory))
             self.register_buffer("running_var", torch.ones(out_channels, **factory))
             self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long, device=device))
@@ -92,8 +103,8 @@ class FusedConvNormAct(nn.Module):
         """A block with the parameter and buffer values (and mode) of ``conv``, ``norm``, ``act``.
 
         ``conv``: ``nn.Conv2d`` or ``nn.ConvTranspose2d`` with ``padding_mode="zeros"``.
-        ``norm``: ``nn.BatchNorm2d`` (with running statistics), ``nn.InstanceNorm2d`` (without),
-        or ``None`` / ``nn.Identity``. ``act``: ``nn.ReLU``, ``nn.LeakyReLU``, ``nn.Tanh``,
+        ``norm``: ``nn.BatchNorm2d``, ``nn.InstanceNorm2d`` (with or without running statistics,
+        affine or not), or ``None`` / ``nn.Identity``. ``act``: ``nn.ReLU``, ``nn.LeakyReLU``, ``nn.Tanh``,
         ``nn.Sigmoid``, ``nn.SiLU``, or ``None`` / ``nn.Identity``.
         """
         if type(conv) not in (nn.Conv2d, nn.ConvTranspose2d):
@@ -104,10 +115,6 @@ class FusedConvNormAct(nn.Module):
         if norm_name is None:
             raise TypeError("norm must be an nn.BatchNorm2d, nn.InstanceNorm2d, nn.Identity or None, "
                             f"got {type(norm).__name__}")
-        if norm_name == "batch" and not norm.track_running_stats:
-            raise ValueError("norm: BatchNorm2d without running statistics is not supported")
-        if norm_name == "instance" and norm.track_running_stats:
-            raise ValueError("norm: InstanceNorm2d with running statistics is not supported")
         act_row = activation_of_module(act)
         if act_row is None:
             raise TypeError("act must be an nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.SiLU, "
@@ -115,7 +122,8 @@ class FusedConvNormAct(nn.Module):
         transposed = isinstance(conv, nn.ConvTranspose2d)
         norm_args = {}
         if norm_name != "none":
-            norm_args = {"eps": norm.eps, "momentum": norm.momentum, "affine": norm.affine}
+            norm_args = {"eps": norm.eps, "momentum": norm.momentum, "affine": norm.affine,
+                         "track_running_stats": norm.track_running_stats}
         block = cls(
             conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
             transposed=transposed, output_padding=conv.output_padding if transposed else 0,
@@ -131,7 +139,7 @@ class FusedConvNormAct(nn.Module):
             if block.norm_weight is not None:
                 block.norm_weight.copy_(norm.weight)
                 block.norm_bias.copy_(norm.bias)
-            if norm_name == "batch":
+            if block.track_running_stats:
                 block.running_mean.copy_(norm.running_mean)
                 block.running_var.copy_(norm.running_var)
                 block.num_batches_tracked.copy_(norm.num_batches_tracked)
@@ -142,20 +150,25 @@ class FusedConvNormAct(nn.Module):
         conv_args = {"stride": self.stride, "padding": self.padding, "dilation": self.dilation,
                      "groups": self.groups, "transposed": self.transposed,
                      "output_padding": self.output_padding}
+        if self.norm == "none":
+            return conv_bias_act(input, self.weight, self.bias, activation=self.activation,
+                                 negative_slope=self.negative_slope, **conv_args)
         momentum = self.momentum
-        if self.norm == "batch":
-            if self.training:
+        if self.track_running_stats:
+            if not self.training:
+                if not self._needs_autograd(input):
+                    return self._folded_forward(input, conv_args)
+            elif self.norm == "batch":
                 self.num_batches_tracked.add_(1)
                 if momentum is None:  # a cumulative moving average, as torch's BatchNorm
                     momentum = 1.0 / float(self.num_batches_tracked)
-            elif not self._needs_autograd(input):
-                return self._folded_forward(input, conv_args)
-        return conv_norm_act(
-            input, self.weight, self.bias, self.norm_weight, self.norm_bias, self.running_mean,
-            self.running_var, norm=self.norm, activation=self.activation,
-            negative_slope=self.negative_slope, training=self.training,
-            momentum=0.0 if momentum is None else momentum, eps=self.eps, **conv_args,
-        )
+        check_convolution(input, self.weight, self.bias, self.groups, self.transposed)
+        y = aten_convolution(input, self.weight, self.bias, **conv_args)
+        # momentum None: instance norm's running statistics stay put, as torch's InstanceNorm.
+        return norm_act(y, self.norm_weight, self.norm_bias, self.running_mean, self.running_var,
+                        training=self.training, instance=self.norm == "instance",
+                        momentum=0.0 if momentum is None else momentum, eps=self.eps,
+                        activation=self.activation, negative_slope=self.negative_slope)
 
     def _needs_autograd(self, input: torch.Tensor) -> bool:
         return torch.is_grad_enabled() and (
@@ -168,13 +181,14 @@ class FusedConvNormAct(nn.Module):
                              negative_slope=self.negative_slope, **conv_args)
 
     def folded_parameters(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The convolution weight and bias with eval-mode batch norm folded in.
+        """The convolution weight and bias with the eval-mode normalization (running
+        statistics and affine parameters) folded in.
 
         Cached; recomputed when a parameter or running statistic is modified (their version
         counters or storage change), e.g. by an optimizer step or ``load_state_dict``.
         """
-        if self.norm != "batch":
-            raise RuntimeError("folded_parameters needs norm='batch'")
+        if not self.track_running_stats:
+            raise RuntimeError("folded_parameters needs running statistics (track_running_stats)")
         tensors = (self.weight, self.bias, self.norm_weight, self.norm_bias, self.running_mean,
                    self.running_var)
         if torch.compiler.is_compiling():  # the fold becomes part of the graph: no cache to key
@@ -206,8 +220,10 @@ class FusedConvNormAct(nn.Module):
         s += f", bias={self.bias is not None}), norm={self.norm!r}"
         if self.norm != "none":
             s += f", eps={self.eps}, affine={self.affine}"
-        if self.norm == "batch":
+        if self.track_running_stats:
             s += f", momentum={self.momentum}"
+        if self.track_running_stats != (self.norm == "batch"):
+            s += f", track_running_stats={self.track_running_stats}"
         s += f", activation={self.activation!r}"
         if self.activation == "leaky_relu":
             s += f", negative_slope={self.negative_slope}"

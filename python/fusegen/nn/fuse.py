@@ -8,19 +8,22 @@ import functools
 from torch import nn
 
 from .conv_norm_act import FusedConvNormAct
+from .fuse_report import FusedRun, FuseReport, left_layers
 from .fuse_trace import find_called_runs, fusable_activation, fusable_conv, fusable_norm
 
 _NORM_KEYS = {"weight": "norm_weight", "bias": "norm_bias", "running_mean": "running_mean",
               "running_var": "running_var", "num_batches_tracked": "num_batches_tracked"}
 
 
-def fuse(model: nn.Module, inplace: bool = False) -> nn.Module:
+def fuse(model: nn.Module, inplace: bool = False, report: bool = False):
     """The model with every fusable Conv -> Norm -> Activation run replaced by one block.
 
-    A run is an ``nn.Conv2d`` or ``nn.ConvTranspose2d``, then optionally an ``nn.BatchNorm2d``
-    (with running statistics) or ``nn.InstanceNorm2d`` (without), then optionally an
-    ``nn.ReLU``, ``nn.LeakyReLU``, ``nn.Tanh``, ``nn.Sigmoid`` or ``nn.SiLU`` -- at least one of
-    the two. Runs are found
+    A run is an ``nn.Conv2d`` or ``nn.ConvTranspose2d`` (``padding_mode="zeros"``), then
+    optionally an ``nn.BatchNorm2d`` or ``nn.InstanceNorm2d`` over its output channels (affine or
+    not, with or without running statistics), then optionally an ``nn.ReLU``, ``nn.LeakyReLU``,
+    ``nn.Tanh``, ``nn.Sigmoid`` or ``nn.SiLU`` (``inplace`` or not) -- at least one of the two.
+    Other activations (GELU, ReLU6, ...) stay as they are, after a fused Conv -> Norm block.
+    Runs are found
       - as consecutive children of an ``nn.Sequential`` (at any depth of the model), and
       - among attributes of one module that its custom ``forward`` calls in a chain
         (``self.act(self.norm(self.conv(x)))``), found by tracing the model with ``torch.fx``:
@@ -40,25 +43,43 @@ def fuse(model: nn.Module, inplace: bool = False) -> nn.Module:
     module: ``norm.weight`` becomes ``conv.norm_weight`` and so on, ``norm`` and ``act`` become
     ``nn.Identity``. ``load_state_dict`` on the fused model accepts either form:
     a state_dict saved from the original model is renamed on the way in.
+
+    ``report=True`` returns ``(fused_model, report)``: a :class:`~fusegen.nn.FuseReport` listing
+    each fused block and each normalization layer left unfused, with the reason (``print`` it).
     """
     if not inplace:
         model = copy.deepcopy(model)
-    for module in list(model.modules()):
+    fused: list[FusedRun] = []
+    for prefix, module in list(model.named_modules()):
         if isinstance(module, nn.Sequential):
-            _fuse_sequential(module)
+            fused += _fuse_sequential(module, prefix)
+    paths = {module: name for name, module in model.named_modules()}
+    runs, trace_error = find_called_runs(model)
     renames_by_parent: dict[nn.Module, dict[str, str]] = {}
-    for parent, conv_name, norm_name, act_name in list(find_called_runs(model)):
+    for parent, conv_name, norm_name, act_name in runs:
+        fused.append(_fused_run(parent, paths[parent], conv_name, norm_name, act_name))
         renames_by_parent.setdefault(parent, {}).update(
             _replace_run(parent, conv_name, norm_name, act_name))
     for parent, renames in renames_by_parent.items():
         if renames:
             parent._register_load_state_dict_pre_hook(functools.partial(_rename_keys, renames))
+    if report:
+        return model, FuseReport(fused, left_layers(model, trace_error), trace_error)
     return model
 
 
-def _fuse_sequential(seq: nn.Sequential) -> None:
+def _fused_run(parent: nn.Module, parent_path: str, conv_name: str, norm_name: str | None,
+               act_name: str | None) -> FusedRun:
+    """The report's record of a run, taken before the run is replaced."""
+    layers = tuple(type(parent._modules[name]).__name__
+                   for name in (conv_name, norm_name, act_name) if name is not None)
+    return FusedRun(f"{parent_path}.{conv_name}" if parent_path else conv_name, layers)
+
+
+def _fuse_sequential(seq: nn.Sequential, prefix: str) -> list[FusedRun]:
     children = list(seq._modules.items())
     renames: dict[str, str] = {}
+    fused = []
     i = 0
     while i < len(children):
         name, conv = children[i]
@@ -68,7 +89,7 @@ def _fuse_sequential(seq: nn.Sequential) -> None:
         norm = act = None
         run = [name]
         nxt = children[i + 1][1] if i + 1 < len(children) else None
-        if nxt is not None and fusable_norm(nxt):
+        if nxt is not None and fusable_norm(nxt, conv):
             norm = nxt
             run.append(children[i + 1][0])
             nxt = children[i + 2][1] if i + 2 < len(children) else None
@@ -80,10 +101,12 @@ def _fuse_sequential(seq: nn.Sequential) -> None:
             continue
         norm_name = run[1] if norm is not None else None
         act_name = run[-1] if act is not None else None
+        fused.append(_fused_run(seq, prefix, name, norm_name, act_name))
         renames.update(_replace_run(seq, name, norm_name, act_name))
         i += len(run)
     if renames:
         seq._register_load_state_dict_pre_hook(functools.partial(_rename_keys, renames))
+    return fused
 
 
 def _replace_run(parent: nn.Module, conv_name: str, norm_name: str | None,

@@ -16,13 +16,10 @@ def fusable_conv(module: nn.Module) -> bool:
     return type(module) in (nn.Conv2d, nn.ConvTranspose2d) and module.padding_mode == "zeros"
 
 
-def fusable_norm(module: nn.Module) -> bool:
-    kind = norm_kind(module)
-    if kind == "batch":
-        return module.track_running_stats
-    if kind == "instance":
-        return not module.track_running_stats
-    return False
+def fusable_norm(module: nn.Module, conv: nn.Module) -> bool:
+    """A BatchNorm2d or InstanceNorm2d (any affine / running-statistics setting) over the
+    convolution's output channels."""
+    return norm_kind(module) in ("batch", "instance") and module.num_features == conv.out_channels
 
 
 def fusable_activation(module: nn.Module) -> bool:
@@ -36,15 +33,23 @@ class _Tracer(torch.fx.Tracer):
         return isinstance(m, FusedConvNormAct) or super().is_leaf_module(m, qualname)
 
 
-def find_called_runs(model: nn.Module) -> Iterator[tuple[nn.Module, str, str | None, str | None]]:
+Run = tuple[nn.Module, str, "str | None", "str | None"]
+
+
+def find_called_runs(model: nn.Module) -> tuple[list[Run], str | None]:
     """(parent, conv name, norm name or None, activation name or None) for every chain
     ``act(norm(conv(x)))`` -- or ``norm(conv(x))``, ``act(conv(x))`` -- in the traced forward
     of ``model`` whose modules are children of one parent, each called exactly once, each
-    output used only by the next call. Nothing when ``model`` cannot be traced."""
+    output used only by the next call; and why tracing failed (None if it did not). No runs
+    when ``model`` cannot be traced."""
     try:
         graph = _Tracer().trace(model)
-    except Exception:  # noqa: BLE001 -- any tracing failure means: no call order to rely on
-        return
+    except Exception as exc:  # noqa: BLE001 -- any tracing failure means: no call order to rely on
+        return [], f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return list(_runs_in(graph, model)), None
+
+
+def _runs_in(graph: torch.fx.Graph, model: nn.Module) -> Iterator[Run]:
     modules = dict(model.named_modules())
     calls = [n for n in graph.nodes if n.op == "call_module"]
     times_called = Counter(n.target for n in calls)
@@ -66,7 +71,8 @@ def find_called_runs(model: nn.Module) -> Iterator[tuple[nn.Module, str, str | N
             continue
         if len(node.args) != 1 or node.kwargs:
             continue
-        norm = only_call_on(node, fusable_norm)
+        conv = modules[node.target]
+        norm = only_call_on(node, lambda m, conv=conv: fusable_norm(m, conv))
         act = only_call_on(norm if norm is not None else node, fusable_activation)
         if norm is None and act is None:
             continue

@@ -23,9 +23,11 @@ def eager_block(block: FusedConvNormAct) -> nn.Sequential:
         conv = nn.Conv2d(block.in_channels, block.out_channels, block.kernel_size, block.stride,
                          block.padding, block.dilation, block.groups, block.bias is not None, **factory)
     if block.norm == "batch":
-        norm = nn.BatchNorm2d(block.out_channels, block.eps, block.momentum, block.affine, **factory)
+        norm = nn.BatchNorm2d(block.out_channels, block.eps, block.momentum, block.affine,
+                              block.track_running_stats, **factory)
     elif block.norm == "instance":
-        norm = nn.InstanceNorm2d(block.out_channels, block.eps, affine=block.affine, **factory)
+        norm = nn.InstanceNorm2d(block.out_channels, block.eps, block.momentum, block.affine,
+                                 block.track_running_stats, **factory)
     else:
         norm = nn.Identity()
     act = ACTIVATIONS[block.activation].make_module(block.negative_slope)
@@ -36,7 +38,7 @@ def eager_block(block: FusedConvNormAct) -> nn.Sequential:
         if block.affine:
             norm.weight.copy_(block.norm_weight)
             norm.bias.copy_(block.norm_bias)
-        if block.norm == "batch":
+        if block.track_running_stats:
             norm.running_mean.copy_(block.running_mean)
             norm.running_var.copy_(block.running_var)
             norm.num_batches_tracked.copy_(block.num_batches_tracked)

@@ -42,8 +42,10 @@ def norm_act(
         input: (N, C, ...) float tensor (NCHW or channels-last).
         weight, bias: optional affine parameters, shape (C,).
         running_mean, running_var: optional running statistics, shape (C,), updated in place
-            when ``training`` (``momentum`` as in ``torch.nn.BatchNorm2d``, unbiased variance);
-            used instead of the batch statistics when not ``training``. Not with ``instance``.
+            when ``training`` (``momentum`` as in ``torch.nn.BatchNorm2d``, unbiased variance;
+            with ``instance``, the per-sample updates averaged over the batch, as
+            ``torch.nn.InstanceNorm2d(track_running_stats=True)`` does); used instead of the
+            input's statistics when not ``training``.
         instance: per-sample statistics (``InstanceNorm``) instead of per-batch ones.
         activation: a name of :data:`fusegen.ops.activations.ACTIVATIONS`: ``"none"``,
             ``"relu"``, ``"leaky_relu"`` (``negative_slope``), ``"tanh"``, ``"sigmoid"``, ``"silu"``.
@@ -52,16 +54,38 @@ def norm_act(
     """
     check_float_tensor(input, "input")
     code = activation_code(activation)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("running_mean and running_var must be given together")
+    if running_mean is not None and not training:
+        # Normalizing with running statistics is the same arithmetic for batch and instance norm.
+        out, _, _ = torch.ops.fusegen.norm_act_forward(
+            input, weight, bias, running_mean, running_var, False, False, eps, code,
+            float(negative_slope))
+        return out
+    if instance and running_mean is not None:  # the operator takes batch running statistics only
+        _check_running_stats(input, running_mean, running_var)
+        running_mean_op = running_var_op = None
+    else:
+        running_mean_op, running_var_op = running_mean, running_var
     out, mean, invstd = torch.ops.fusegen.norm_act_forward(
-        input, weight, bias, running_mean, running_var, training, instance, eps, code,
-        float(negative_slope),
-    )
+        input, weight, bias, running_mean_op, running_var_op, training, instance, eps, code,
+        float(negative_slope))
     if training and running_mean is not None and input.numel() > 0:
-        count = input.numel() // input.shape[1]
+        values_per_statistic = input.numel() // mean.numel()
         torch.ops.fusegen.norm_act_update_running_stats(
-            running_mean, running_var, mean.detach(), invstd.detach(), float(momentum), eps, count
-        )
+            running_mean, running_var, mean, invstd, float(momentum), eps, values_per_statistic)
     return out
+
+
+def _check_running_stats(input: torch.Tensor, running_mean: torch.Tensor,
+                         running_var: torch.Tensor) -> None:
+    channels = input.shape[1] if input.dim() >= 2 else None
+    for name, t in (("running_mean", running_mean), ("running_var", running_var)):
+        check_float_tensor(t, name)
+        if t.dim() != 1 or t.shape[0] != channels:
+            raise ValueError(f"{name} must have shape ({channels},) for an input with {channels} "
+                             f"channels, got {tuple(t.shape)}")
+    check_same_device(input, running_mean=running_mean, running_var=running_var)
 
 
 # --- what torch.compile and autograd need to know about the operators -----------------------
@@ -112,6 +136,8 @@ def _norm_act_backward_fake(grad_out, input, weight, bias, save_mean, save_invst
 @torch.library.register_fake("fusegen::norm_act_update_running_stats")
 def _norm_act_update_running_stats_fake(running_mean, running_var, save_mean, save_invstd,
                                         momentum, eps, count):
+    check_same_device(running_mean, running_var=running_var, save_mean=save_mean,
+                      save_invstd=save_invstd)
     return None
 
 
