@@ -344,3 +344,77 @@ def test_half_conversions_are_exact_for_every_bit_pattern(dtype):
     got = weighted_sum([a, b], torch.ones(2))
     expected = (a.float() + b.float()).to(dtype)
     assert bool(((got.view(torch.int16) == expected.view(torch.int16)) | (got.isnan() & expected.isnan())).all())
+
+
+# --- out= -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("per_sample", [False, True], ids=["per-input", "per-sample"])
+@pytest.mark.parametrize("layout", ["contiguous", "channels-last", "strided"])
+def test_out_holds_the_result(layout, per_sample):
+    torch.manual_seed(0)
+    xs = [torch.randn(3, 4, 5, 6) for _ in range(4)]
+    w = torch.rand(4, 3) if per_sample else torch.rand(4)
+    if layout == "contiguous":
+        out = torch.full((3, 4, 5, 6), float("nan"))
+    elif layout == "channels-last":
+        out = torch.full((3, 4, 5, 6), float("nan")).contiguous(memory_format=torch.channels_last)
+    else:  # not dense: written through a temporary
+        out = torch.full((3, 4, 5, 12), float("nan"))[..., ::2]
+    result = weighted_sum(xs, w, out=out)
+    assert result is out
+    torch.testing.assert_close(out, reference.weighted_sum(xs, w))
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_out_may_be_one_of_the_inputs(which):
+    torch.manual_seed(0)
+    xs = [torch.randn(70_000), torch.randn(70_000)]  # several work items, several threads
+    expected = 0.9 * xs[0] + 0.1 * xs[1]
+    weighted_sum(xs, [0.9, 0.1], out=xs[which])
+    torch.testing.assert_close(xs[which], expected)
+
+
+def test_ema_update_in_place_matches_lerp():
+    torch.manual_seed(0)
+    ema, p = torch.randn(64, 3, 3, 3), torch.randn(64, 3, 3, 3)
+    expected = torch.lerp(ema, p, 0.25)
+    weighted_sum([ema, p], torch.tensor([0.75, 0.25]), out=ema)
+    torch.testing.assert_close(ema, expected)
+
+
+def test_out_bad_arguments_name_the_argument():
+    xs = [torch.randn(2, 3), torch.randn(2, 3)]
+    w = torch.rand(2)
+    with pytest.raises(ValueError, match=r"out must have the inputs' shape \(2, 3\), got \(3, 2\)"):
+        weighted_sum(xs, w, out=torch.empty(3, 2))
+    with pytest.raises(TypeError, match="out must have the inputs' dtype"):
+        weighted_sum(xs, w, out=torch.empty(2, 3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="out must be on the inputs' device"):
+        weighted_sum(xs, w, out=torch.empty(2, 3, device="meta"))
+    with pytest.raises(TypeError, match="out must be a torch.Tensor"):
+        weighted_sum(xs, w, out=[0.0] * 6)
+    base = torch.randn(7)
+    with pytest.raises(ValueError, match="out must not partly overlap inputs\\[0\\]"):
+        torch.ops.fusegen.weighted_sum_into([base[1:], base[:-1]], w, base[:-1])
+    with pytest.raises(RuntimeError, match="does not support autograd"):
+        weighted_sum([x.requires_grad_() for x in xs], w, out=torch.empty(2, 3))
+
+
+def test_out_opcheck():
+    xs = [torch.randn(2, 3, 4, 4) for _ in range(3)]
+    torch.library.opcheck(torch.ops.fusegen.weighted_sum_into.default,
+                          (xs, torch.rand(3), torch.empty(2, 3, 4, 4)))
+
+
+def test_out_under_torch_compile():
+    xs = [torch.randn(2, 3, 4, 4) for _ in range(2)]
+    ema = xs[0].clone()
+
+    @torch.compile(fullgraph=True)
+    def update(ema, x):
+        weighted_sum([ema, x], torch.tensor([0.5, 0.5]), out=ema)
+        return ema
+
+    update(ema, xs[1])
+    torch.testing.assert_close(ema, 0.5 * xs[0] + 0.5 * xs[1])

@@ -6,6 +6,7 @@
 
 #include "common/checks.h"
 
+#include <ATen/MemoryOverlap.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
 #include <ATen/ops/sum.h>
@@ -98,6 +99,37 @@ at::Tensor weighted_sum(const Kernels& kernels, at::TensorList inputs, const at:
   return out;
 }
 
+void weighted_sum_into(const Kernels& kernels, at::TensorList inputs, const at::Tensor& weights,
+                       at::Tensor& out) {
+  check_arguments(inputs, weights);
+  check_device_type(inputs[0], "inputs", kernels.device);
+  const at::Tensor& first = inputs[0];
+  TORCH_CHECK_TYPE(out.defined(), "out must be a tensor, got an undefined tensor");
+  TORCH_CHECK_VALUE(out.sizes() == first.sizes(), "out must have the inputs' shape ", first.sizes(),
+                    ", got ", out.sizes());
+  TORCH_CHECK_TYPE(out.scalar_type() == first.scalar_type(), "out must have the inputs' dtype (",
+                   first.scalar_type(), "), got ", out.scalar_type());
+  check_same_device(out, "out", first, "inputs");
+  if (out.numel() == 0) return;
+  const bool per_sample = weights.dim() == 2;
+  const bool writable = out.is_non_overlapping_and_dense() &&
+                        (!per_sample || out.size(0) <= 1 || out.stride(0) * out.size(0) == out.numel());
+  if (!writable) {  // a layout the kernels do not walk (strided, expanded): through a temporary
+    out.copy_(weighted_sum(kernels, inputs, weights));
+    return;
+  }
+  // The kernels read element i of every input and then write element i of out, in out's layout
+  // (inputs in another layout are copied first). An input that is out itself -- an in-place
+  // update such as an EMA -- is therefore safe; one that partly overlaps it is not.
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    TORCH_CHECK_VALUE(inputs[k].strides() != out.strides() ||
+                          at::get_overlap_status(out, inputs[k]) != at::MemOverlapStatus::Partial,
+                      "out must not partly overlap inputs[", k, "] (it may be the same tensor)");
+  }
+  Problem p = make_problem(inputs, weights, out, /*with_input_data=*/true);
+  kernels.forward(p, out);
+}
+
 std::tuple<std::vector<at::Tensor>, at::Tensor> weighted_sum_backward(
     const Kernels& kernels, const at::Tensor& grad, at::TensorList inputs,
     const at::Tensor& weights, bool inputs_need_grad, bool weights_need_grad) {
@@ -149,6 +181,9 @@ std::tuple<std::vector<at::Tensor>, at::Tensor> weighted_sum_backward(
 
 TORCH_LIBRARY_FRAGMENT(fusegen, m) {
   m.def("weighted_sum(Tensor[] inputs, Tensor weights) -> Tensor");
+  // Writes into `out` and returns nothing: torch.compile cannot functionalize a custom operator
+  // whose output aliases an input.
+  m.def("weighted_sum_into(Tensor[] inputs, Tensor weights, Tensor(a!) out) -> ()");
   m.def(
       "weighted_sum_backward(Tensor grad, Tensor[] inputs, Tensor weights, bool inputs_need_grad, "
       "bool weights_need_grad) -> (Tensor[], Tensor)");

@@ -40,6 +40,10 @@ struct Kernels {
 
 // The operators for any device's kernels (weighted_sum.cpp): checks, layout, then the kernels.
 at::Tensor weighted_sum(const Kernels& kernels, at::TensorList inputs, const at::Tensor& weights);
+// The weighted sum written into `out` (the inputs' shape, dtype and device; it may be one of
+// the inputs, for an in-place update).
+void weighted_sum_into(const Kernels& kernels, at::TensorList inputs, const at::Tensor& weights,
+                       at::Tensor& out);
 std::tuple<std::vector<at::Tensor>, at::Tensor> weighted_sum_backward(
     const Kernels& kernels, const at::Tensor& grad, at::TensorList inputs,
     const at::Tensor& weights, bool inputs_need_grad, bool weights_need_grad);

@@ -79,6 +79,7 @@ const Kernels cpu_kernels{c10::DeviceType::CPU, &forward_cpu, &backward_cpu};
 
 TORCH_LIBRARY_IMPL(fusegen, CPU, m) {
   m.impl("weighted_sum", &OnDevice<Kernels, &cpu_kernels, &weighted_sum>::call);
+  m.impl("weighted_sum_into", &OnDevice<Kernels, &cpu_kernels, &weighted_sum_into>::call);
   m.impl("weighted_sum_backward", &OnDevice<Kernels, &cpu_kernels, &weighted_sum_backward>::call);
 }
 

@@ -327,6 +327,7 @@ const Kernels cuda_kernels{c10::DeviceType::CUDA, &forward_cuda, &backward_cuda}
 
 TORCH_LIBRARY_IMPL(fusegen, CUDA, m) {
   m.impl("weighted_sum", &OnDevice<Kernels, &cuda_kernels, &weighted_sum>::call);
+  m.impl("weighted_sum_into", &OnDevice<Kernels, &cuda_kernels, &weighted_sum_into>::call);
   m.impl("weighted_sum_backward", &OnDevice<Kernels, &cuda_kernels, &weighted_sum_backward>::call);
 }
 

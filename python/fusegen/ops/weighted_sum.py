@@ -14,6 +14,8 @@ __all__ = ["weighted_sum"]
 def weighted_sum(
     inputs: torch.Tensor | Sequence[torch.Tensor],
     weights: torch.Tensor | Sequence[float],
+    *,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Weighted sum of K same-shaped tensors in one pass over memory.
 
@@ -25,9 +27,14 @@ def weighted_sum(
             first dimension, one weight per input per sample (a one-hot column picks one input
             for that sample). A tensor on the inputs' device, or a sequence of K numbers.
 
+        out: a tensor of the inputs' shape, dtype and device to write the result into instead
+            of a new one; it may be one of the inputs (an in-place update, e.g. an EMA:
+            ``weighted_sum([ema, p], [d, 1 - d], out=ema)``), not a partial overlap of one. As
+            with torch's ``out=`` functions, no autograd: nothing may require gradients.
+
     Returns:
         ``sum_k weights[k] * inputs[k]`` (or ``weights[k, n] * inputs[k][n]`` per sample), with
-        the inputs' shape and dtype.
+        the inputs' shape and dtype (``out`` itself when given).
 
     Gradients flow to every input and to the weights, computed by one fused backward
     operator that reads the incoming gradient and each input once. Raises ``ValueError`` or
@@ -42,7 +49,26 @@ def weighted_sum(
     if not isinstance(weights, torch.Tensor):
         weights = _weights_from_numbers(weights, xs)
     check_arguments(xs, weights)
-    return torch.ops.fusegen.weighted_sum(xs, weights)
+    if out is None:
+        return torch.ops.fusegen.weighted_sum(xs, weights)
+    check_out(out, xs[0])
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (*xs, weights, out)):
+        raise RuntimeError("weighted_sum(out=...) does not support autograd, as torch's out= "
+                           "functions: call it under torch.no_grad(), or without out=")
+    torch.ops.fusegen.weighted_sum_into(xs, weights, out)
+    return out
+
+
+def check_out(out: object, first: torch.Tensor) -> None:
+    """``out`` has the inputs' shape, dtype and device (the compiled operator's checks)."""
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"out must be a torch.Tensor, got {type(out).__name__}")
+    if out.shape != first.shape:
+        raise ValueError(f"out must have the inputs' shape {tuple(first.shape)}, got {tuple(out.shape)}")
+    if out.dtype != first.dtype:
+        raise TypeError(f"out must have the inputs' dtype ({first.dtype}), got {out.dtype}")
+    if out.device != first.device:
+        raise ValueError(f"out must be on the inputs' device ({first.device}), got {out.device}")
 
 
 def _weights_from_numbers(weights: object, xs: list[torch.Tensor]) -> torch.Tensor:
@@ -121,6 +147,12 @@ def _output_like(first: torch.Tensor, per_sample: bool) -> torch.Tensor:
 def _weighted_sum_fake(inputs, weights):
     check_arguments(inputs, weights)
     return _output_like(inputs[0], weights.dim() == 2)
+
+
+@torch.library.register_fake("fusegen::weighted_sum_into")
+def _weighted_sum_into_fake(inputs, weights, out):
+    check_arguments(inputs, weights)
+    check_out(out, inputs[0])
 
 
 @torch.library.register_fake("fusegen::weighted_sum_backward")

@@ -21,7 +21,7 @@ class EMA:
             ``min(decay, (1 + updates) / (10 + updates))``, so a short run is not dominated by
             the random initial weights.
         method: ``"weighted_sum"`` updates each parameter with fusegen's fused weighted-sum
-            operator, ``ema = weighted_sum([ema, p], [d, 1 - d])``; ``"foreach"`` uses
+            operator in place, ``weighted_sum([ema, p], [d, 1 - d], out=ema)``; ``"foreach"`` uses
             ``torch._foreach_lerp_`` over all parameters in one call, which costs less for
             models made of many small tensors (`fusegen bench ema` times both).
     Buffers (batch-norm running statistics) are copied from the model, not averaged.
@@ -52,7 +52,7 @@ class EMA:
                 key = (p.device, p.dtype)
                 if key not in by_device:
                     by_device[key] = weights.to(device=p.device, dtype=p.dtype)
-                e.copy_(weighted_sum([e, p], by_device[key]))
+                weighted_sum([e, p], by_device[key], out=e)
         for e, b in zip(self.module.buffers(), model.buffers()):
             e.copy_(b)
         self.updates += 1
