@@ -86,3 +86,16 @@ def test_missing_anchors_are_named(monkeypatch, capsys):
     assert "note: Nope anchor left out" in capsys.readouterr().out
     assert main(["bench", "weighted-sum", "--repeats", "1"]) == 0  # no nlm, no note
     assert "note:" not in capsys.readouterr().out
+
+
+def test_fuse_suite_from_the_command_line(monkeypatch, capsys):
+    from fusegen.bench import fuse_cases
+
+    tiny = [fuse_cases.FuseCase("dncnn", 2, 16, mode, {"width": 8, "depth": 3})
+            for mode in ("train", "eval")]
+    monkeypatch.setattr(fuse_cases, "DEFAULT_CASES", tiny)
+    assert main(["bench", "fuse", "--repeats", "1", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [(r["suite"], r["mode"]) for r in rows] == [("fuse", "train fwd+bwd"), ("fuse", "eval")]
+    assert all(set(r["speedups"]) == {"eager"} and r["seconds"]["fusegen"] > 0 for r in rows)
+    assert "fuse" in bench.SUITES

@@ -19,10 +19,14 @@ shared machine. A speed-up above 1 means fusegen is faster.
   batch 64) with fused blocks against the same model unfused (:func:`fusegen.nn.unfuse`).
 * ``ema``: the EMA update of that generator with the fused weighted sum against one
   ``torch._foreach_lerp_`` call over all its parameters.
+* ``fuse``: :func:`fusegen.nn.fuse` on users' networks -- CycleGAN's ResNet generator, pix2pix's
+  U-Net and PatchGAN, a pre-activation ResNet-18, DnCNN, SRGAN's discriminator
+  (:mod:`.client_models`) -- training forward+backward and eval, at batch 1 to 64 and 32 to 256 px
+  (:mod:`.fuse_cases`), against the model itself.
 
 ``compile=True`` adds ``torch.compile`` of the anchors (slow to compile on CPU);
-``channels_last=True`` puts the models and inputs of ``conv`` and ``gan-step`` (fused and anchors
-alike) in channels-last memory format.
+``channels_last=True`` puts the models and inputs of ``conv``, ``gan-step`` and ``fuse`` (fused and
+anchors alike) in channels-last memory format.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import torch
 from ..tables import format_table
 from ..timing import interleaved_median_seconds
 
-SUITES = ("conv", "weighted-sum", "nlm", "gan-step", "ema")
+SUITES = ("conv", "weighted-sum", "nlm", "gan-step", "ema", "fuse")
 
 # pip packages of the optional anchors, by the name the rows use
 OPTIONAL_ANCHORS = {"OpenCV": ("cv2", "opencv-python-headless"),
@@ -221,16 +225,34 @@ def ema_rows(device: torch.device, repeats: int, compile: bool = False,
     return [Row("ema", case, "update", _timed(fns, device, max(repeats, 30)))]
 
 
+def fuse_rows(device: torch.device, repeats: int, compile: bool = False,
+              channels_last: bool = False, cases=None) -> list[Row]:
+    """``fuse(model)`` against the model itself on :data:`.fuse_cases.DEFAULT_CASES`, or on
+    ``cases`` (a list of :class:`.fuse_cases.FuseCase`; ``fuse_cases.full_grid()`` for all)."""
+    from .fuse_cases import DEFAULT_CASES, steps
+
+    rows = []
+    for case in DEFAULT_CASES if cases is None else cases:
+        fns, context = steps(case, device, compile, channels_last)
+        with context:  # inference mode for eval
+            # one warm-up call is enough: the first call builds oneDNN's kernels (or compiles)
+            seconds = _timed(fns, device, repeats, warmup=1)
+        mode = "train fwd+bwd" if case.mode == "train" else "eval"
+        rows.append(Row("fuse", case.name, mode + (", channels-last" if channels_last else ""),
+                        seconds))
+    return rows
+
+
 RUNNERS = {"conv": conv_rows, "weighted-sum": weighted_sum_rows, "nlm": nlm_rows,
-           "gan-step": gan_step_rows, "ema": ema_rows}
+           "gan-step": gan_step_rows, "ema": ema_rows, "fuse": fuse_rows}
 
 
 def run(suites=SUITES, device: str | torch.device = "cpu", repeats: int = 10,
         compile: bool = False, channels_last: bool = False) -> list[Row]:
     """Time the ``suites`` (names from :data:`SUITES`) on ``device``; returns their rows.
 
-    ``compile`` adds ``torch.compile`` of the anchors; ``channels_last`` runs ``conv`` and
-    ``gan-step`` in channels-last memory format (the other suites are unaffected)."""
+    ``compile`` adds ``torch.compile`` of the anchors; ``channels_last`` runs ``conv``,
+    ``gan-step`` and ``fuse`` in channels-last memory format (the other suites are unaffected)."""
     unknown = [s for s in suites if s not in RUNNERS]
     if unknown:
         raise ValueError(f"suites must be among {SUITES}, got {unknown}")

@@ -45,11 +45,16 @@ class Case:
 
 
 def cases(device: str) -> list[Case]:
+    """K from 2 to 16, 0.4 to 16 MB per input: ensembles of image batches and EMA-like pairs."""
     big = (4, 1024, 1024) if device == "cpu" else (16, 1024, 1024)
     return [
         Case("K=4 4M", 4, big),
         Case("K=8 1M", 8, (1024, 1024)),
         Case("K=2 EMA-like 1M", 2, (1024, 1024)),
+        Case("K=6 32x3x128x128", 6, (32, 3, 128, 128)),
+        Case("K=8 64x3x64x64", 8, (64, 3, 64, 64)),
+        Case("K=2 32x3x128x128", 2, (32, 3, 128, 128)),
+        Case("K=16 8x3x64x64", 16, (8, 3, 64, 64)),
         Case("K=4 per-sample 64x3x64x64", 4, (64, 3, 64, 64), per_sample=True),
         Case("K=4 4M bf16", 4, big, dtype=torch.bfloat16),
     ]

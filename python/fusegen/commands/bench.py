@@ -20,7 +20,8 @@ def register(subparsers) -> None:
         "run, and print fusegen's time and its speed-up over each (>1: fusegen is faster). "
         "Suites: conv (Conv->BN->act blocks, train and eval), weighted-sum, nlm (against OpenCV "
         "and scikit-image where installed), gan-step (a whole DCGAN training step, fused vs "
-        "unfused), ema (the generator's EMA update).")
+        "unfused), ema (the generator's EMA update), fuse (fusegen.nn.fuse on CycleGAN, pix2pix, "
+        "ResNet, DnCNN and SRGAN networks, train and eval, against the models themselves).")
     p.add_argument("suites", nargs="*", metavar="SUITE", default=[],
                    help=f"any of {', '.join(SUITES)} (default: all)")
     p.add_argument("--device", default="cpu", help="torch device to run on (default: cpu)")
@@ -29,7 +30,8 @@ def register(subparsers) -> None:
     p.add_argument("--compile", action="store_true",
                    help="add torch.compile of the anchors (compiling takes minutes on CPU)")
     p.add_argument("--channels-last", action="store_true",
-                   help="conv and gan-step in channels-last memory format (fusegen and anchors alike)")
+                   help="conv, gan-step and fuse in channels-last memory format (fusegen and "
+                   "anchors alike)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.set_defaults(func=run)
 
