@@ -7,10 +7,9 @@ shared machine. A speed-up above 1 means fusegen is faster.
 * ``conv``: the Conv -> BatchNorm -> activation blocks of DCGAN and DnCNN (:mod:`.conv_cases`),
   training forward+backward and eval forward, against eager ``nn.Sequential`` and, for eval,
   ``fuse_conv_bn_eval`` + activation.
-* ``weighted-sum``: :func:`fusegen.ops.weighted_sum` against ``stack * w`` summed and an in-place
-  ``add_`` loop (:mod:`.weighted_sum_cases`). (The share of memory bandwidth reached, against a
-  ``clone()`` of as many bytes, is in the repository's pytest-benchmark suite
-  benchmarks/bench_weighted_sum.py, which times each formulation alone.)
+* ``weighted-sum``: :func:`fusegen.ops.weighted_sum` against ``stack * w`` summed, an in-place
+  ``add_`` loop and a ``clone()`` moving as many bytes (the memory ceiling; a speed-up of 0.8
+  over it means 80% of copy bandwidth), also with ``out=`` (:mod:`.weighted_sum_cases`).
 * ``nlm``: :func:`fusegen.ops.nlm_denoise` (7x7 patches, 21x21 search) on 512x512 pictures
   against OpenCV's ``fastNlMeansDenoising`` and scikit-image's fast mode, where installed
   (:func:`missing_anchors` names the ones that are not).
@@ -36,6 +35,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..ops.weighted_sum import weighted_sum
 from ..tables import format_table
 from ..timing import interleaved_median_seconds
 
@@ -105,14 +105,22 @@ def conv_rows(device: torch.device, repeats: int, compile: bool = False,
 
 def weighted_sum_rows(device: torch.device, repeats: int, compile: bool = False,
                       channels_last: bool = False) -> list[Row]:
-    from .weighted_sum_cases import FORWARD, cases, forward_backward
+    from .weighted_sum_cases import FORWARD, add_loop, cases, clone_of_same_bytes, forward_backward
 
     names = [n for n in FORWARD if compile or not n.startswith("torch.compile")]
     rows = []
     for case in cases(device.type):
         xs, w = case.make(device)
+        clone = clone_of_same_bytes(case, device)
         fns = {name: (lambda f=FORWARD[name]: f(xs, w)) for name in names}
+        fns["clone, same bytes"] = clone
         rows.append(Row("weighted-sum", case.name, "forward", _timed(fns, device, repeats)))
+        # A caller who keeps the result tensor (an EMA, a running mixture): out= saves the
+        # allocation and its first-touch page faults.
+        out = torch.empty_like(xs[0])
+        fns = {"fusegen": lambda: weighted_sum(xs, w, out=out), "add_ loop": lambda: add_loop(xs, w),
+               "clone, same bytes": clone}
+        rows.append(Row("weighted-sum", case.name, "forward, out=", _timed(fns, device, repeats)))
         xs, w = case.make(device, requires_grad=True)
         fns = {name: (lambda f=forward_backward(FORWARD[name]): f(xs, w)) for name in names
                if name != "add_ loop"}
