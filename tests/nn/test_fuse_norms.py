@@ -160,3 +160,39 @@ def test_norm_over_other_channels_is_left():
     model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.InstanceNorm2d(5), nn.ReLU())
     fused, report = fuse(model, report=True)
     assert "num_features=5" in report.left[0].reason
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS)
+@pytest.mark.parametrize("norm", [n for n in NORMS if n.startswith("batch")])
+def test_small_maps_take_atens_batch_norm_with_the_same_numbers(norm, act, eager_small_maps,
+                                                                monkeypatch):
+    from fusegen.nn import conv_norm_act
+
+    torch.manual_seed(0)
+    model = _model(norm, act)
+    fused = fuse(model)
+    fused_calls = []
+    monkeypatch.setattr(conv_norm_act, "norm_act", lambda *a, **k: fused_calls.append(1))
+    for _ in range(2):
+        x = torch.randn(4, 3, 7, 5, dtype=torch.float64)
+        out, grads = _grads(model, x)
+        out_f, grads_f = _grads(fused, x)
+        torch.testing.assert_close(out_f, out, atol=1e-12, rtol=1e-12)
+        for g_f, g in zip(grads_f, grads):
+            torch.testing.assert_close(g_f, g, atol=1e-12, rtol=1e-12)
+    assert not fused_calls
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        expected = getattr(model[1], name)
+        if expected is not None:
+            torch.testing.assert_close(getattr(fused[0], name), expected)
+
+
+def test_large_maps_and_instance_norm_take_the_fused_passes(eager_small_maps, monkeypatch):
+    from fusegen.nn import conv_norm_act
+
+    calls = []
+    real = conv_norm_act.norm_act
+    monkeypatch.setattr(conv_norm_act, "norm_act", lambda *a, **k: calls.append(1) or real(*a, **k))
+    FusedConvNormAct(3, 8, 3, padding=1, activation="relu")(torch.randn(2, 3, 64, 64))  # 2^16
+    FusedConvNormAct(3, 8, 3, padding=1, norm="instance")(torch.randn(1, 3, 4, 4))
+    assert len(calls) == 2
