@@ -30,22 +30,23 @@ TOLERANCES = {
 
 @pytest.fixture(autouse=True)
 def fused_passes_at_every_size(monkeypatch):
-    """FusedConvNormAct takes ATen's batch norm on small maps (where it is faster); the tests'
+    """FusedConvNormAct and FusedNormAct take ATen's batch norm on small maps (where it is faster); the tests'
     maps are small, so they would test ATen. Every test runs the fused passes at every size,
     except those that ask for the small-map path with the `eager_small_maps` fixture."""
-    from fusegen.nn import conv_norm_act
+    from fusegen.nn import norm_act
 
-    monkeypatch.setattr(conv_norm_act, "EAGER_BATCH_NORM_BELOW", 0)
-    monkeypatch.setattr(conv_norm_act, "EAGER_BATCH_NORM_ACT_BELOW", 0)
+    monkeypatch.setattr(norm_act, "EAGER_BATCH_NORM_BELOW", 0)
+    monkeypatch.setattr(norm_act, "EAGER_BATCH_NORM_ACT_BELOW", 0)
 
 
 @pytest.fixture
 def eager_small_maps(monkeypatch):
-    """The shipped small-map thresholds of FusedConvNormAct, for tests of that path."""
-    from fusegen.nn import conv_norm_act
+    """The shipped small-map thresholds of FusedConvNormAct / FusedNormAct, for tests of that
+    path."""
+    from fusegen.nn import norm_act
 
-    monkeypatch.setattr(conv_norm_act, "EAGER_BATCH_NORM_BELOW", 1 << 19)
-    monkeypatch.setattr(conv_norm_act, "EAGER_BATCH_NORM_ACT_BELOW", 1 << 15)
+    monkeypatch.setattr(norm_act, "EAGER_BATCH_NORM_BELOW", 1 << 19)
+    monkeypatch.setattr(norm_act, "EAGER_BATCH_NORM_ACT_BELOW", 1 << 15)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from fusegen.nn import FusedConvNormAct, FuseReport, fuse, unfuse
+from fusegen.nn import FusedConvNormAct, FusedNormAct, FuseReport, fuse, unfuse
 
 NORMS = {
     "instance, running stats (CycleGAN default)": lambda c: nn.InstanceNorm2d(c, track_running_stats=True),
@@ -110,7 +110,7 @@ class _Custom(nn.Module):
     def __init__(self):
         super().__init__()
         self.reflect = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"),
-                                     nn.BatchNorm2d(4), nn.ReLU())
+                                     nn.BatchNorm2d(4), nn.GELU())
         self.gelu = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4), nn.GELU())
         self.group = nn.Sequential(nn.Conv2d(4, 4, 1), nn.GroupNorm(2, 4), nn.ReLU())
         self.preact = nn.Sequential(nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 4, 1))
@@ -124,15 +124,17 @@ def test_report_names_what_was_left_and_why():
     model = _Custom()
     fused, report = fuse(model, report=True)
     assert isinstance(report, FuseReport)
-    assert [(r.path, r.layers) for r in report.fused] == [("gelu.0", ("Conv2d", "BatchNorm2d"))]
+    assert [(r.path, r.layers) for r in report.fused] == [
+        ("gelu.0", ("Conv2d", "BatchNorm2d")), ("preact.0", ("BatchNorm2d", "ReLU"))]
+    assert isinstance(fused.preact[0], FusedNormAct) and isinstance(fused.preact[1], nn.Identity)
     reasons = {entry.path: entry.reason for entry in report.left}
+    assert sorted(reasons) == ["gelu.2", "group.1", "reflect.1"]
     assert "padding_mode='reflect'" in reasons["reflect.1"]
     assert "no fused kernel for GELU" in reasons["gelu.2"]
     assert "no fused kernel for GroupNorm" in reasons["group.1"]
-    assert "first layer" in reasons["preact.0"]
-    assert report.norms_fused == 1 and report.norms_left == 3
+    assert report.norms_fused == 2 and report.norms_left == 2
     text = str(report)
-    assert "1 of 4 normalization layers fused" in text and "GroupNorm" in text
+    assert "2 of 4 normalization layers fused" in text and "GroupNorm" in text
     x = torch.randn(2, 3, 8, 8)
     torch.testing.assert_close(fused(x), model(x), atol=1e-5, rtol=1e-5)
 
@@ -157,7 +159,7 @@ def test_report_says_when_the_forward_could_not_be_traced():
 
 
 def test_norm_over_other_channels_is_left():
-    model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.InstanceNorm2d(5), nn.ReLU())
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.InstanceNorm2d(5), nn.GELU())
     fused, report = fuse(model, report=True)
     assert "num_features=5" in report.left[0].reason
 
@@ -166,13 +168,13 @@ def test_norm_over_other_channels_is_left():
 @pytest.mark.parametrize("norm", [n for n in NORMS if n.startswith("batch")])
 def test_small_maps_take_atens_batch_norm_with_the_same_numbers(norm, act, eager_small_maps,
                                                                 monkeypatch):
-    from fusegen.nn import conv_norm_act
+    from fusegen.nn import norm_act
 
     torch.manual_seed(0)
     model = _model(norm, act)
     fused = fuse(model)
     fused_calls = []
-    monkeypatch.setattr(conv_norm_act, "norm_act", lambda *a, **k: fused_calls.append(1))
+    monkeypatch.setattr(norm_act, "norm_act", lambda *a, **k: fused_calls.append(1))
     for _ in range(2):
         x = torch.randn(4, 3, 7, 5, dtype=torch.float64)
         out, grads = _grads(model, x)
@@ -188,11 +190,79 @@ def test_small_maps_take_atens_batch_norm_with_the_same_numbers(norm, act, eager
 
 
 def test_large_maps_and_instance_norm_take_the_fused_passes(eager_small_maps, monkeypatch):
-    from fusegen.nn import conv_norm_act
+    from fusegen.nn import norm_act
 
     calls = []
-    real = conv_norm_act.norm_act
-    monkeypatch.setattr(conv_norm_act, "norm_act", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = norm_act.norm_act
+    monkeypatch.setattr(norm_act, "norm_act", lambda *a, **k: calls.append(1) or real(*a, **k))
     FusedConvNormAct(3, 8, 3, padding=1, activation="relu")(torch.randn(2, 3, 64, 64))  # 2^16
     FusedConvNormAct(3, 8, 3, padding=1, norm="instance")(torch.randn(1, 3, 4, 4))
     assert len(calls) == 2
+
+
+class _PreActBlock(nn.Module):
+    """A pre-activation residual block with module activations (BN -> ReLU -> Conv, twice)."""
+
+    def __init__(self, channels, norm):
+        super().__init__()
+        self.bn1, self.relu1 = NORMS[norm](channels), nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2, self.relu2 = NORMS[norm](channels), nn.LeakyReLU(0.1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+
+    def forward(self, x):
+        out = self.conv1(self.relu1(self.bn1(x)))
+        return x + self.conv2(self.relu2(self.bn2(out)))
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_norm_act_without_convolution_before_is_fused(norm):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), _PreActBlock(6, norm),
+                          nn.Sequential(NORMS[norm](6), nn.SiLU())).double()
+    fused, report = fuse(model, report=True)
+    # bn2 follows conv1 directly (Conv -> Norm -> Act), bn1 and the last pair are Norm -> Act.
+    norm_type = type(model[1].bn1).__name__
+    assert [(run.path, run.layers) for run in report.fused] == [
+        ("2.0", (norm_type, "SiLU")), ("1.conv1", ("Conv2d", norm_type, "LeakyReLU")),
+        ("1.bn1", (norm_type, "ReLU"))]
+    assert report.norms_left == 0
+    assert isinstance(fused[1].bn1, FusedNormAct) and isinstance(fused[2][0], FusedNormAct)
+    assert set(fused.state_dict()) >= {k for k in model.state_dict() if ".bn2." not in k}
+    for _ in range(2):
+        x = torch.randn(3, 3, 6, 5, dtype=torch.float64)
+        out, grads = _grads(model, x)
+        out_f, grads_f = _grads(fused, x)
+        torch.testing.assert_close(out_f, out, atol=1e-9, rtol=1e-9)
+        for g_f, g in zip(grads_f, grads):
+            torch.testing.assert_close(g_f, g, atol=1e-9, rtol=1e-9)
+    model.eval()
+    fused.eval()
+    x = torch.randn(2, 3, 6, 5, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x), model(x), atol=1e-9, rtol=1e-9)
+    # a state_dict of the original loads into the fused model
+    fused.load_state_dict(model.state_dict())
+
+
+def test_fused_norm_act_from_modules_checks_its_arguments():
+    with pytest.raises(TypeError, match="norm must be an nn.BatchNorm2d or nn.InstanceNorm2d"):
+        FusedNormAct.from_modules(nn.GroupNorm(2, 4), nn.ReLU())
+    with pytest.raises(TypeError, match="act must be"):
+        FusedNormAct.from_modules(nn.BatchNorm2d(4), nn.GELU())
+    with pytest.raises(ValueError, match="input must have shape \\(N, C, H, W\\)"):
+        FusedNormAct(4)(torch.randn(2, 4, 5))
+    block = FusedNormAct.from_modules(nn.InstanceNorm2d(4, affine=True), nn.LeakyReLU(0.3))
+    assert "InstanceNorm2d(4" in repr(block) and "negative_slope=0.3" in repr(block)
+
+
+@pytest.mark.parametrize("norm", ["batch", "instance, affine, running stats"])
+def test_unfuse_restores_norm_act_pairs(norm):
+    torch.manual_seed(0)
+    model = nn.Sequential(NORMS[norm](4), nn.LeakyReLU(0.3)).double()
+    model(torch.randn(3, 4, 5, 5, dtype=torch.float64))
+    fused = fuse(model)
+    plain = unfuse(fused)
+    assert [type(m) for m in plain[0]] == [type(model[0]), nn.LeakyReLU]
+    x = torch.randn(2, 4, 5, 5, dtype=torch.float64)
+    torch.testing.assert_close(plain(x), model(x))

@@ -4,7 +4,8 @@ from .conv_norm_act import FusedConvNormAct
 from .fuse import fuse
 from .fuse_report import FuseReport
 from .nlm import NLMDenoise
+from .norm_act import FusedNormAct
 from .unfuse import unfuse
 from .weighted_sum import WeightedSum
 
-__all__ = ["FuseReport", "FusedConvNormAct", "NLMDenoise", "WeightedSum", "fuse", "unfuse"]
+__all__ = ["FuseReport", "FusedConvNormAct", "FusedNormAct", "NLMDenoise", "WeightedSum", "fuse", "unfuse"]

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..ops.activations import ACTIVATIONS, activation_of_module
 from ..ops.conv_bias_act import aten_convolution, check_convolution, conv_bias_act
 from ..ops.conv_norm_act import NORMS
-from ..ops.norm_act import norm_act
+from .norm_act import normalize_and_activate
 
 
 class FusedConvNormAct(nn.Module):
@@ -154,34 +153,11 @@ class FusedConvNormAct(nn.Module):
         if self.norm == "none":
             return conv_bias_act(input, self.weight, self.bias, activation=self.activation,
                                  negative_slope=self.negative_slope, **conv_args)
-        momentum = self.momentum
-        if self.track_running_stats:
-            if not self.training:
-                if not self._needs_autograd(input):
-                    return self._folded_forward(input, conv_args)
-            elif self.norm == "batch":
-                self.num_batches_tracked.add_(1)
-                if momentum is None:  # a cumulative moving average, as torch's BatchNorm
-                    momentum = 1.0 / float(self.num_batches_tracked)
+        if self.track_running_stats and not self.training and not self._needs_autograd(input):
+            return self._folded_forward(input, conv_args)
         check_convolution(input, self.weight, self.bias, self.groups, self.transposed)
         y = aten_convolution(input, self.weight, self.bias, **conv_args)
-        if self.norm == "batch" and y.numel() < eager_batch_norm_below(self.activation):
-            return self._eager_batch_norm_act(y, momentum)
-        # momentum None: instance norm's running statistics stay put, as torch's InstanceNorm.
-        return norm_act(y, self.norm_weight, self.norm_bias, self.running_mean, self.running_var,
-                        training=self.training, instance=self.norm == "instance",
-                        momentum=0.0 if momentum is None else momentum, eps=self.eps,
-                        activation=self.activation, negative_slope=self.negative_slope)
-
-    def _eager_batch_norm_act(self, y: torch.Tensor, momentum: float | None) -> torch.Tensor:
-        """ATen's batch norm, then the activation: the faster path on small maps (see
-        :func:`eager_batch_norm_below`); the same numbers and running statistics."""
-        use_batch_stats = self.training or not self.track_running_stats
-        z = F.batch_norm(y, self.running_mean, self.running_var, self.norm_weight, self.norm_bias,
-                         use_batch_stats, 0.0 if momentum is None else momentum, self.eps)
-        act = ACTIVATIONS[self.activation]
-        # In place is safe: batch norm's backward needs its input, not its output.
-        return act.inplace(z, self.negative_slope) if act.inplace is not None else act(z, self.negative_slope)
+        return normalize_and_activate(self, y, self.norm_weight, self.norm_bias)
 
     def _needs_autograd(self, input: torch.Tensor) -> bool:
         return torch.is_grad_enabled() and (
@@ -241,24 +217,6 @@ class FusedConvNormAct(nn.Module):
         if self.activation == "leaky_relu":
             s += f", negative_slope={self.negative_slope}"
         return s
-
-
-# Batch norm outputs (N*C*H*W values) below which ATen's batch norm + activation beat the fused
-# passes in training (forward + backward), measured on a 2-core Intel Xeon at 2 threads: with no
-# activation to fuse, the fused passes do what ATen's batch norm does and win only from about
-# 2^19 values (0.88x at 2^20, 1.37x at 2^14); with an activation they win from about 2^15
-# (0.86x at 2^16, 1.12x at 2^14). Instance norm has no threshold: the fused passes beat ATen's
-# instance norm at every size measured (0.45x-0.93x).
-EAGER_BATCH_NORM_BELOW = 1 << 19
-EAGER_BATCH_NORM_ACT_BELOW = 1 << 15
-
-
-def eager_batch_norm_below(activation: str) -> int:
-    """Outputs of fewer values than this take ATen's batch norm + activation (not under
-    torch.compile, which traces the fused operators)."""
-    if torch.compiler.is_compiling():
-        return 0
-    return EAGER_BATCH_NORM_BELOW if activation == "none" else EAGER_BATCH_NORM_ACT_BELOW
 
 
 def fold_batch_norm(weight, bias, norm_weight, norm_bias, running_mean, running_var, eps,

@@ -9,7 +9,9 @@ from torch import nn
 
 from .conv_norm_act import FusedConvNormAct
 from .fuse_report import FusedRun, FuseReport, left_layers
-from .fuse_trace import find_called_runs, fusable_activation, fusable_conv, fusable_norm
+from .fuse_trace import (find_called_runs, fusable_activation, fusable_conv, fusable_norm,
+                         fusable_standalone_norm)
+from .norm_act import FusedNormAct
 
 _NORM_KEYS = {"weight": "norm_weight", "bias": "norm_bias", "running_mean": "running_mean",
               "running_var": "running_var", "num_batches_tracked": "num_batches_tracked"}
@@ -23,6 +25,8 @@ def fuse(model: nn.Module, inplace: bool = False, report: bool = False):
     not, with or without running statistics), then optionally an ``nn.ReLU``, ``nn.LeakyReLU``,
     ``nn.Tanh``, ``nn.Sigmoid`` or ``nn.SiLU`` (``inplace`` or not) -- at least one of the two.
     Other activations (GELU, ReLU6, ...) stay as they are, after a fused Conv -> Norm block.
+    A norm + activation pair with no convolution before it (pre-activation blocks: Norm -> Act
+    -> Conv) becomes a :class:`~fusegen.nn.FusedNormAct`, which keeps the norm's parameter names.
     Runs are found
       - as consecutive children of an ``nn.Sequential`` (at any depth of the model), and
       - among attributes of one module that its custom ``forward`` calls in a chain
@@ -58,6 +62,9 @@ def fuse(model: nn.Module, inplace: bool = False, report: bool = False):
     renames_by_parent: dict[nn.Module, dict[str, str]] = {}
     for parent, conv_name, norm_name, act_name in runs:
         fused.append(_fused_run(parent, paths[parent], conv_name, norm_name, act_name))
+        if conv_name is None:
+            _replace_norm_act(parent, norm_name, act_name)
+            continue
         renames_by_parent.setdefault(parent, {}).update(
             _replace_run(parent, conv_name, norm_name, act_name))
     for parent, renames in renames_by_parent.items():
@@ -68,12 +75,20 @@ def fuse(model: nn.Module, inplace: bool = False, report: bool = False):
     return model
 
 
-def _fused_run(parent: nn.Module, parent_path: str, conv_name: str, norm_name: str | None,
+def _fused_run(parent: nn.Module, parent_path: str, conv_name: str | None, norm_name: str | None,
                act_name: str | None) -> FusedRun:
     """The report's record of a run, taken before the run is replaced."""
-    layers = tuple(type(parent._modules[name]).__name__
-                   for name in (conv_name, norm_name, act_name) if name is not None)
-    return FusedRun(f"{parent_path}.{conv_name}" if parent_path else conv_name, layers)
+    names = [name for name in (conv_name, norm_name, act_name) if name is not None]
+    layers = tuple(type(parent._modules[name]).__name__ for name in names)
+    return FusedRun(f"{parent_path}.{names[0]}" if parent_path else names[0], layers)
+
+
+def _replace_norm_act(parent: nn.Module, norm_name: str, act_name: str) -> None:
+    """A FusedNormAct in the norm's place (same parameter and buffer names: no key moves) and
+    nn.Identity in the activation's."""
+    modules = parent._modules
+    modules[norm_name] = FusedNormAct.from_modules(modules[norm_name], modules[act_name])
+    modules[act_name] = nn.Identity()
 
 
 def _fuse_sequential(seq: nn.Sequential, prefix: str) -> list[FusedRun]:
@@ -83,6 +98,12 @@ def _fuse_sequential(seq: nn.Sequential, prefix: str) -> list[FusedRun]:
     i = 0
     while i < len(children):
         name, conv = children[i]
+        nxt = children[i + 1] if i + 1 < len(children) else None
+        if fusable_standalone_norm(conv) and nxt is not None and fusable_activation(nxt[1]):
+            fused.append(_fused_run(seq, prefix, None, name, nxt[0]))
+            _replace_norm_act(seq, name, nxt[0])
+            i += 2
+            continue
         if not fusable_conv(conv):
             i += 1
             continue

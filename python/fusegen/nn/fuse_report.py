@@ -48,7 +48,7 @@ class FuseReport:
 
     @property
     def norms_fused(self) -> int:
-        return sum(len(run.layers) > 1 and run.layers[1] in _NORM_NAMES for run in self.fused)
+        return sum(any(layer in _NORM_NAMES for layer in run.layers) for run in self.fused)
 
     @property
     def norms_left(self) -> int:

@@ -10,6 +10,7 @@ import torch.fx
 from torch import nn
 
 from .conv_norm_act import FusedConvNormAct, activation_kind, norm_kind
+from .norm_act import FusedNormAct
 
 
 def fusable_conv(module: nn.Module) -> bool:
@@ -22,6 +23,11 @@ def fusable_norm(module: nn.Module, conv: nn.Module) -> bool:
     return norm_kind(module) in ("batch", "instance") and module.num_features == conv.out_channels
 
 
+def fusable_standalone_norm(module: nn.Module) -> bool:
+    """A BatchNorm2d or InstanceNorm2d that can open a fused Norm -> Act block (FusedNormAct)."""
+    return norm_kind(module) in ("batch", "instance")
+
+
 def fusable_activation(module: nn.Module) -> bool:
     return type(module) is not nn.Identity and activation_kind(module) is not None
 
@@ -30,15 +36,17 @@ class _Tracer(torch.fx.Tracer):
     """Keeps fused blocks (already placed by the nn.Sequential pass) as single calls."""
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return isinstance(m, FusedConvNormAct) or super().is_leaf_module(m, qualname)
+        return isinstance(m, (FusedConvNormAct, FusedNormAct)) or super().is_leaf_module(m, qualname)
 
 
-Run = tuple[nn.Module, str, "str | None", "str | None"]
+# (parent, conv name, norm name, activation name); conv None for a Norm -> Act run.
+Run = tuple[nn.Module, "str | None", "str | None", "str | None"]
 
 
 def find_called_runs(model: nn.Module) -> tuple[list[Run], str | None]:
     """(parent, conv name, norm name or None, activation name or None) for every chain
-    ``act(norm(conv(x)))`` -- or ``norm(conv(x))``, ``act(conv(x))`` -- in the traced forward
+    ``act(norm(conv(x)))`` -- or ``norm(conv(x))``, ``act(conv(x))``, and (parent, None, norm
+    name, activation name) for ``act(norm(x))`` with no convolution before -- in the traced forward
     of ``model`` whose modules are children of one parent, each called exactly once, each
     output used only by the next call; and why tracing failed (None if it did not). No runs
     when ``model`` cannot be traced."""
@@ -66,6 +74,7 @@ def _runs_in(graph: torch.fx.Graph, model: nn.Module) -> Iterator[Run]:
             return None
         return user
 
+    in_conv_runs = set()
     for node in calls:
         if times_called[node.target] != 1 or not fusable_conv(modules[node.target]):
             continue
@@ -76,10 +85,22 @@ def _runs_in(graph: torch.fx.Graph, model: nn.Module) -> Iterator[Run]:
         act = only_call_on(norm if norm is not None else node, fusable_activation)
         if norm is None and act is None:
             continue
+        if norm is not None:
+            in_conv_runs.add(norm.target)
         parent_name = _parent_name(node.target)
         yield (modules[parent_name], _child_name(node.target),
                _child_name(norm.target) if norm is not None else None,
                _child_name(act.target) if act is not None else None)
+    # Norm -> Act with no convolution before the norm (pre-activation blocks): conv name None.
+    for node in calls:
+        if node.target in in_conv_runs or times_called[node.target] != 1:
+            continue
+        if not fusable_standalone_norm(modules[node.target]) or len(node.args) != 1 or node.kwargs:
+            continue
+        act = only_call_on(node, fusable_activation)
+        if act is not None:
+            yield (modules[_parent_name(node.target)], None, _child_name(node.target),
+                   _child_name(act.target))
 
 
 def _parent_name(qualname: str) -> str:

@@ -10,6 +10,7 @@ from torch import nn
 
 from ..ops.activations import ACTIVATIONS
 from .conv_norm_act import FusedConvNormAct
+from .norm_act import FusedNormAct
 
 
 def eager_block(block: FusedConvNormAct) -> nn.Sequential:
@@ -45,16 +46,31 @@ def eager_block(block: FusedConvNormAct) -> nn.Sequential:
     return nn.Sequential(conv, norm, act).train(block.training)
 
 
+def eager_norm_act(block: FusedNormAct) -> nn.Sequential:
+    """``nn.Sequential(norm, act)`` with ``block``'s parameters, buffers and mode."""
+    tensors = [t for t in (block.weight, block.running_mean) if t is not None]
+    factory = {"device": tensors[0].device, "dtype": tensors[0].dtype} if tensors else {}
+    torch_norm = nn.BatchNorm2d if block.norm == "batch" else nn.InstanceNorm2d
+    norm = torch_norm(block.num_features, block.eps, block.momentum, block.affine,
+                      block.track_running_stats, **factory)
+    norm.load_state_dict(block.state_dict())
+    act = ACTIVATIONS[block.activation].make_module(block.negative_slope)
+    return nn.Sequential(norm, act).train(block.training)
+
+
 def unfuse(model: nn.Module) -> nn.Module:
     """A copy of ``model`` in which every :class:`~fusegen.nn.FusedConvNormAct` is replaced by the
-    equivalent eager ``nn.Sequential(conv, norm, act)``: same outputs, plain PyTorch. Blocks
-    with spectral normalization are not supported."""
+    equivalent eager ``nn.Sequential(conv, norm, act)`` and every
+    :class:`~fusegen.nn.FusedNormAct` by ``nn.Sequential(norm, act)``: same outputs, plain
+    PyTorch. Blocks with spectral normalization are not supported."""
     model = copy.deepcopy(model)
     for name, child in list(model.named_children()):
         if isinstance(child, FusedConvNormAct):
             if torch.nn.utils.parametrize.is_parametrized(child):
                 raise ValueError("unfuse does not support parametrized (spectral-norm) blocks")
             setattr(model, name, eager_block(child))
+        elif isinstance(child, FusedNormAct):
+            setattr(model, name, eager_norm_act(child))
         else:
             setattr(model, name, unfuse(child))
     return model
