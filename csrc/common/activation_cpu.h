@@ -124,6 +124,36 @@ inline T sigmoid_cpu(T z) {
   return T(1) / (T(1) + exp_cpu(-z));
 }
 
+// cond ? a : b on the bits, for a condition computed as integer arithmetic.
+template <typename T>
+inline T select_bits(typename FloatBits<T>::Int cond, T a, T b) {
+  using Int = typename FloatBits<T>::Int;
+  const Int mask = -cond;
+  return std::bit_cast<T>((std::bit_cast<Int>(a) & mask) | (std::bit_cast<Int>(b) & ~mask));
+}
+
+template <typename T>
+inline typename FloatBits<T>::Int is_nan_bits(T z) {
+  using Int = typename FloatBits<T>::Int;
+  return (std::bit_cast<Int>(z) & FloatBits<T>::kMagnitude) > FloatBits<T>::kInfinity;
+}
+
+// min(max(z, 0), 6), NaN kept (torch.nn.functional.relu6).
+inline float relu6_cpu(float z) { return clamp_above(relu_keeping_nan(z), 6.0f); }
+
+// Phi(z) = P(N(0, 1) <= z) and exp(-z^2 / 2), float, vectorizable: Abramowitz & Stegun 7.1.26
+// for erfc(|z| / sqrt(2)) (absolute error below 1.5e-7), taken on the side that keeps Phi's
+// relative accuracy in the lower tail.
+inline float normal_cdf_cpu(float z, float& gauss) {
+  const float x = std::fabs(z) * 0.70710678118654752f;
+  const float t = 1.0f / (1.0f + 0.3275911f * x);
+  const float poly =
+      t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+  gauss = exp_cpu(-x * x);
+  const float tail = 0.5f * poly * gauss;  // Phi(-|z|)
+  return select_bits<float>(std::bit_cast<int32_t>(z) < 0, tail, 1.0f - tail);
+}
+
 // act(z) for the CPU loops.
 template <Activation A, typename T>
 inline T activate_cpu(T z, T slope) {
@@ -137,6 +167,15 @@ inline T activate_cpu(T z, T slope) {
     return sigmoid_cpu(z);
   } else if constexpr (A == Activation::SiLU) {
     return z * sigmoid_cpu(z);
+  } else if constexpr (A == Activation::ReLU6 && std::is_same_v<T, float>) {
+    return relu6_cpu(z);
+  } else if constexpr (A == Activation::Hardswish && std::is_same_v<T, float>) {
+    return z * relu6_cpu(z + 3.0f) * (1.0f / 6.0f);
+  } else if constexpr (A == Activation::GELU && std::is_same_v<T, float>) {
+    float gauss;
+    return z * normal_cdf_cpu(z, gauss);
+  } else if constexpr (A == Activation::ELU && std::is_same_v<T, float>) {
+    return select_positive(z, z, slope * (exp_cpu(z) - 1.0f));
   } else {
     return activate<A>(z, slope);
   }
@@ -158,8 +197,24 @@ inline T chain_grad_cpu(T z, T grad, T slope) {
   } else if constexpr (A == Activation::SiLU) {
     const T s = sigmoid_cpu(z);
     return grad * (s * (T(1) + z * (T(1) - s)));
+  } else if constexpr (A == Activation::ReLU6 && std::is_same_v<T, float>) {
+    const int32_t bits = std::bit_cast<int32_t>(z);  // 0 < z < 6: positive floats order like bits
+    return select_bits<float>((bits > 0) & (bits < std::bit_cast<int32_t>(6.0f)), grad, 0.0f);
+  } else if constexpr (A == Activation::Hardswish && std::is_same_v<T, float>) {
+    const int32_t bits = std::bit_cast<int32_t>(z);
+    const int32_t magnitude = bits & 0x7FFFFFFF, nan = is_nan_bits(z);
+    // z <= -3: 0; z >= 3: grad; in between, and NaN: grad * (z / 3 + 1/2) (torch's rule).
+    const int32_t low = (bits < 0) & (magnitude >= std::bit_cast<int32_t>(3.0f)) & (nan ^ 1);
+    const int32_t middle = (low ^ 1) & (nan | (bits < 0) | (bits < std::bit_cast<int32_t>(3.0f)));
+    return select_bits<float>(low, 0.0f, select_bits<float>(middle, grad * (z * (1.0f / 3.0f) + 0.5f), grad));
+  } else if constexpr (A == Activation::GELU && std::is_same_v<T, float>) {
+    float gauss;
+    const float cdf = normal_cdf_cpu(z, gauss);
+    return grad * (cdf + z * 0.39894228040143268f * gauss);
+  } else if constexpr (A == Activation::ELU && std::is_same_v<T, float>) {
+    return select_positive(z, grad, grad * slope * exp_cpu(z));
   } else {
-    return grad * activation_grad<A>(z, slope);
+    return chain_grad<A>(z, grad, slope);
   }
 }
 

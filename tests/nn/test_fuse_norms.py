@@ -110,13 +110,13 @@ class _Custom(nn.Module):
     def __init__(self):
         super().__init__()
         self.reflect = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"),
-                                     nn.BatchNorm2d(4), nn.GELU())
-        self.gelu = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4), nn.GELU())
+                                     nn.BatchNorm2d(4), nn.Mish())
+        self.mish = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4), nn.Mish())
         self.group = nn.Sequential(nn.Conv2d(4, 4, 1), nn.GroupNorm(2, 4), nn.ReLU())
         self.preact = nn.Sequential(nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 4, 1))
 
     def forward(self, x):
-        return self.preact(self.group(self.gelu(self.reflect(x))))
+        return self.preact(self.group(self.mish(self.reflect(x))))
 
 
 def test_report_names_what_was_left_and_why():
@@ -125,12 +125,12 @@ def test_report_names_what_was_left_and_why():
     fused, report = fuse(model, report=True)
     assert isinstance(report, FuseReport)
     assert [(r.path, r.layers) for r in report.fused] == [
-        ("gelu.0", ("Conv2d", "BatchNorm2d")), ("preact.0", ("BatchNorm2d", "ReLU"))]
+        ("mish.0", ("Conv2d", "BatchNorm2d")), ("preact.0", ("BatchNorm2d", "ReLU"))]
     assert isinstance(fused.preact[0], FusedNormAct) and isinstance(fused.preact[1], nn.Identity)
     reasons = {entry.path: entry.reason for entry in report.left}
-    assert sorted(reasons) == ["gelu.2", "group.1", "reflect.1"]
+    assert sorted(reasons) == ["group.1", "mish.2", "reflect.1"]
     assert "padding_mode='reflect'" in reasons["reflect.1"]
-    assert "no fused kernel for GELU" in reasons["gelu.2"]
+    assert "no fused kernel for Mish" in reasons["mish.2"]
     assert "no fused kernel for GroupNorm" in reasons["group.1"]
     assert report.norms_fused == 2 and report.norms_left == 2
     text = str(report)
@@ -159,7 +159,7 @@ def test_report_says_when_the_forward_could_not_be_traced():
 
 
 def test_norm_over_other_channels_is_left():
-    model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.InstanceNorm2d(5), nn.GELU())
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.InstanceNorm2d(5), nn.Mish())
     fused, report = fuse(model, report=True)
     assert "num_features=5" in report.left[0].reason
 
@@ -249,7 +249,7 @@ def test_fused_norm_act_from_modules_checks_its_arguments():
     with pytest.raises(TypeError, match="norm must be an nn.BatchNorm2d or nn.InstanceNorm2d"):
         FusedNormAct.from_modules(nn.GroupNorm(2, 4), nn.ReLU())
     with pytest.raises(TypeError, match="act must be"):
-        FusedNormAct.from_modules(nn.BatchNorm2d(4), nn.GELU())
+        FusedNormAct.from_modules(nn.BatchNorm2d(4), nn.Mish())
     with pytest.raises(ValueError, match="input must have shape \\(N, C, H, W\\)"):
         FusedNormAct(4)(torch.randn(2, 4, 5))
     block = FusedNormAct.from_modules(nn.InstanceNorm2d(4, affine=True), nn.LeakyReLU(0.3))

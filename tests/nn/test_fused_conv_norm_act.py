@@ -153,7 +153,7 @@ def test_bad_input_is_named():
     with pytest.raises(ValueError, match="norm must be one of"):
         FusedConvNormAct(3, 8, 3, norm="layer")
     with pytest.raises(ValueError, match="activation must be one of"):
-        FusedConvNormAct(3, 8, 3, activation="gelu")
+        FusedConvNormAct(3, 8, 3, activation="mish")
     with pytest.raises(TypeError, match="norm must be an nn.BatchNorm2d"):
         FusedConvNormAct.from_modules(nn.Conv2d(3, 8, 3), nn.GroupNorm(2, 8), nn.ReLU())
 

@@ -24,4 +24,4 @@ def test_bad_arguments_name_the_argument():
     with pytest.raises(ValueError, match="norm must be one of"):
         conv_norm_act(x, torch.randn(6, 3, 3, 3), norm="group")
     with pytest.raises(ValueError, match="activation must be one of"):
-        conv_norm_act(x, torch.randn(6, 3, 3, 3), activation="gelu")
+        conv_norm_act(x, torch.randn(6, 3, 3, 3), activation="mish")

@@ -32,7 +32,7 @@ namespace fusegen::norm_act {
 void check_activation(int64_t activation, double negative_slope) {
   TORCH_CHECK_VALUE(activation >= 0 && activation < kNumActivations,
                     "activation must be a code in 0..", kNumActivations - 1,
-                    " (none, relu, leaky_relu, tanh, sigmoid, silu), got ", activation);
+                    " (none, relu, leaky_relu, tanh, sigmoid, silu, relu6, hardswish, gelu, elu), got ", activation);
   TORCH_CHECK_VALUE(std::isfinite(negative_slope), "negative_slope must be finite, got ",
                     negative_slope);
 }

@@ -201,7 +201,7 @@ template <typename scalar_t, Activation A, typename acc_t>
 __device__ __forceinline__ void add_grad(Sums<acc_t>& s, scalar_t go, scalar_t yv, acc_t a,
                                          acc_t b, acc_t m, acc_t slope) {
   const acc_t x = static_cast<acc_t>(yv);
-  const acc_t dz = static_cast<acc_t>(go) * activation_grad<A>(a * x + b, slope);
+  const acc_t dz = chain_grad<A>(a * x + b, static_cast<acc_t>(go), slope);
   s.dz += dz;
   s.dz_yc += dz * (x - m);
 }
@@ -350,7 +350,7 @@ grad_input_kernel(const scalar_t* __restrict__ g, const scalar_t* __restrict__ y
     for (int j = 0; j < VEC; ++j) {
       const int64_t kj = channels_last ? k + j : k;
       const acc_t xv = static_cast<acc_t>(x.v[j]);
-      const acc_t dz = static_cast<acc_t>(go.v[j]) * activation_grad<A>(scale[kj] * xv + shift[kj], slope);
+      const acc_t dz = chain_grad<A>(scale[kj] * xv + shift[kj], static_cast<acc_t>(go.v[j]), slope);
       // No beta (bias_act): skip the term rather than multiply an infinite x by 0.
       const acc_t linear = beta != nullptr ? beta[kj] * (xv - center[kj]) : acc_t(0);
       o.v[j] = static_cast<scalar_t>(alpha[kj] * dz + linear + gamma[kj]);

@@ -30,7 +30,8 @@ class FusedConvNormAct(nn.Module):
             batch norm and, as in torch, no update for instance norm) and eval mode normalizes
             with them; without, every call uses the statistics of its input.
         activation: ``"relu"``, ``"leaky_relu"`` (``negative_slope``), ``"tanh"``, ``"sigmoid"``,
-            ``"silu"`` or ``"none"``.
+            ``"silu"``, ``"relu6"``, ``"hardswish"``, ``"gelu"`` (the exact, erf form), ``"elu"``
+            (``negative_slope`` is its alpha) or ``"none"``.
         eps, momentum, affine: as in the torch normalization modules.
 
     Parameters and buffers: ``weight``, ``bias`` (the convolution's), ``norm_weight``,
@@ -105,7 +106,8 @@ class FusedConvNormAct(nn.Module):
         ``conv``: ``nn.Conv2d`` or ``nn.ConvTranspose2d`` with ``padding_mode="zeros"``.
         ``norm``: ``nn.BatchNorm2d``, ``nn.InstanceNorm2d`` (with or without running statistics,
         affine or not), or ``None`` / ``nn.Identity``. ``act``: ``nn.ReLU``, ``nn.LeakyReLU``, ``nn.Tanh``,
-        ``nn.Sigmoid``, ``nn.SiLU``, or ``None`` / ``nn.Identity``.
+        ``nn.Sigmoid``, ``nn.SiLU``, ``nn.ReLU6``, ``nn.Hardswish``, ``nn.GELU()`` (not
+        ``approximate="tanh"``), ``nn.ELU``, or ``None`` / ``nn.Identity``.
         """
         if type(conv) not in (nn.Conv2d, nn.ConvTranspose2d):
             raise TypeError(f"conv must be an nn.Conv2d or nn.ConvTranspose2d, got {type(conv).__name__}")
@@ -118,6 +120,7 @@ class FusedConvNormAct(nn.Module):
         act_row = activation_of_module(act)
         if act_row is None:
             raise TypeError("act must be an nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.SiLU, "
+                            "nn.ReLU6, nn.Hardswish, nn.GELU (approximate='none'), nn.ELU, "
                             f"nn.Identity or None, got {type(act).__name__}")
         transposed = isinstance(conv, nn.ConvTranspose2d)
         norm_args = {}
@@ -129,7 +132,7 @@ class FusedConvNormAct(nn.Module):
             transposed=transposed, output_padding=conv.output_padding if transposed else 0,
             dilation=conv.dilation, groups=conv.groups, bias=conv.bias is not None, norm=norm_name,
             activation=act_row.name,
-            negative_slope=act.negative_slope if act_row.has_slope else 0.2,
+            negative_slope=act_row.slope_of(act),
             device=conv.weight.device, dtype=conv.weight.dtype, **norm_args,
         )
         with torch.no_grad():

@@ -23,8 +23,9 @@ def fuse(model: nn.Module, inplace: bool = False, report: bool = False):
     A run is an ``nn.Conv2d`` or ``nn.ConvTranspose2d`` (``padding_mode="zeros"``), then
     optionally an ``nn.BatchNorm2d`` or ``nn.InstanceNorm2d`` over its output channels (affine or
     not, with or without running statistics), then optionally an ``nn.ReLU``, ``nn.LeakyReLU``,
-    ``nn.Tanh``, ``nn.Sigmoid`` or ``nn.SiLU`` (``inplace`` or not) -- at least one of the two.
-    Other activations (GELU, ReLU6, ...) stay as they are, after a fused Conv -> Norm block.
+    ``nn.Tanh``, ``nn.Sigmoid``, ``nn.SiLU``, ``nn.ReLU6``, ``nn.Hardswish``, ``nn.GELU()`` or
+    ``nn.ELU`` (``inplace`` or not) -- at least one of the two. Other activations (PReLU, Mish,
+    tanh-approximated GELU, ...) stay as they are, after a fused Conv -> Norm block.
     A norm + activation pair with no convolution before it (pre-activation blocks: Norm -> Act
     -> Conv) becomes a :class:`~fusegen.nn.FusedNormAct`, which keeps the norm's parameter names.
     Runs are found

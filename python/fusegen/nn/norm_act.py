@@ -92,17 +92,19 @@ class FusedNormAct(nn.Module):
     def from_modules(cls, norm: nn.Module, act: nn.Module | None = None) -> FusedNormAct:
         """A block with the values (and mode) of ``norm`` (``nn.BatchNorm2d`` or
         ``nn.InstanceNorm2d``) and ``act`` (``nn.ReLU``, ``nn.LeakyReLU``, ``nn.Tanh``,
-        ``nn.Sigmoid``, ``nn.SiLU``, or ``None`` / ``nn.Identity``)."""
+        ``nn.Sigmoid``, ``nn.SiLU``, ``nn.ReLU6``, ``nn.Hardswish``, ``nn.GELU()``, ``nn.ELU``, or
+        ``None`` / ``nn.Identity``)."""
         if type(norm) not in (nn.BatchNorm2d, nn.InstanceNorm2d):
             raise TypeError(f"norm must be an nn.BatchNorm2d or nn.InstanceNorm2d, got {type(norm).__name__}")
         row = activation_of_module(act)
         if row is None:
             raise TypeError("act must be an nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.SiLU, "
+                            "nn.ReLU6, nn.Hardswish, nn.GELU (approximate='none'), nn.ELU, "
                             f"nn.Identity or None, got {type(act).__name__}")
         tensors = [t for t in (norm.weight, norm.running_mean) if t is not None]
         factory = {"device": tensors[0].device, "dtype": tensors[0].dtype} if tensors else {}
         block = cls(norm.num_features, "batch" if type(norm) is nn.BatchNorm2d else "instance",
-                    row.name, negative_slope=act.negative_slope if row.has_slope else 0.2,
+                    row.name, negative_slope=row.slope_of(act),
                     eps=norm.eps, momentum=norm.momentum, affine=norm.affine,
                     track_running_stats=norm.track_running_stats, **factory)
         block.load_state_dict(norm.state_dict())

@@ -29,13 +29,25 @@ class Activation:
 
     name: str  # fusegen's name, e.g. "leaky_relu"
     code: int  # the operators' `int activation` (csrc/common/activation.h)
-    module: type[nn.Module]  # the torch module; constructed with the slope when has_slope
+    module: type[nn.Module]  # the torch module; constructed with the slope when it has one
     function: Callable[[torch.Tensor, float], torch.Tensor]  # eager twin: function(t, slope)
     # The "attr" of torch.ops.mkldnn._convolution_pointwise; None where oneDNN's post-op does
-    # not give torch's numbers, and `inplace` runs after the convolution instead.
+    # not give torch's numbers, and the activation runs after the convolution instead.
     onednn_post_op: str | None
-    has_slope: bool = False  # takes negative_slope (LeakyReLU)
+    # The module attribute that the operators' `negative_slope` argument carries: LeakyReLU's
+    # negative_slope, ELU's alpha; None for activations without a parameter.
+    slope_attribute: str | None = None
     inplace: Callable[[torch.Tensor, float], torch.Tensor] | None = None  # in-place twin
+    # Extra condition on a module of `module`'s class (GELU: only the exact, erf form).
+    accepts: Callable[[nn.Module], bool] | None = None
+
+    @property
+    def has_slope(self) -> bool:
+        return self.slope_attribute is not None
+
+    def slope_of(self, module: nn.Module | None) -> float:
+        """The operators' ``negative_slope`` argument for a module of this activation."""
+        return float(getattr(module, self.slope_attribute)) if self.has_slope else 0.2
 
     def make_module(self, negative_slope: float = 0.2) -> nn.Module:
         """The torch module computing this activation (``negative_slope`` where it has one)."""
@@ -56,10 +68,18 @@ ACTIVATIONS: dict[str, Activation] = {
         # oneDNN's ReLU post-op turns NaN into 0; torch's ReLU keeps NaN.
         Activation("relu", 1, nn.ReLU, lambda t, s: F.relu(t), None, inplace=lambda t, s: t.relu_()),
         Activation("leaky_relu", 2, nn.LeakyReLU, lambda t, s: F.leaky_relu(t, s), "leaky_relu",
-                   has_slope=True),
+                   slope_attribute="negative_slope"),
         Activation("tanh", 3, nn.Tanh, lambda t, s: torch.tanh(t), "tanh"),
         Activation("sigmoid", 4, nn.Sigmoid, lambda t, s: torch.sigmoid(t), "sigmoid"),
         Activation("silu", 5, nn.SiLU, lambda t, s: F.silu(t), "swish"),
+        Activation("relu6", 6, nn.ReLU6, lambda t, s: F.relu6(t), None,
+                   inplace=lambda t, s: F.relu6(t, inplace=True)),
+        Activation("hardswish", 7, nn.Hardswish, lambda t, s: F.hardswish(t), None,
+                   inplace=lambda t, s: F.hardswish(t, inplace=True)),
+        Activation("gelu", 8, nn.GELU, lambda t, s: F.gelu(t), None,
+                   accepts=lambda m: m.approximate == "none"),
+        Activation("elu", 9, nn.ELU, lambda t, s: F.elu(t, s), None, slope_attribute="alpha",
+                   inplace=lambda t, s: F.elu(t, s, inplace=True)),
     )
 }
 
@@ -86,4 +106,7 @@ def activation_of_module(module: nn.Module | None) -> Activation | None:
     """
     if module is None:
         return ACTIVATIONS["none"]
-    return _BY_MODULE.get(type(module))
+    row = _BY_MODULE.get(type(module))
+    if row is not None and row.accepts is not None and not row.accepts(module):
+        return None
+    return row

@@ -158,5 +158,8 @@ def onednn_conv_bias_act(input, weight, bias, stride, padding, dilation, groups:
     else:
         y = torch.ops.mkldnn._convolution_pointwise(
             input, weight, bias, padding, stride, dilation, groups, attr, scalars, None)
-    # An activation oneDNN does not compute as torch does runs in place, after the convolution.
-    return y if act.onednn_post_op or act.inplace is None else act.inplace(y, negative_slope)
+    # An activation oneDNN does not compute as torch does runs after the convolution, in place
+    # where torch has an in-place form.
+    if act.onednn_post_op:
+        return y
+    return act.inplace(y, negative_slope) if act.inplace is not None else act(y, negative_slope)

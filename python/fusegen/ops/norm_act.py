@@ -48,7 +48,9 @@ def norm_act(
             input's statistics when not ``training``.
         instance: per-sample statistics (``InstanceNorm``) instead of per-batch ones.
         activation: a name of :data:`fusegen.ops.activations.ACTIVATIONS`: ``"none"``,
-            ``"relu"``, ``"leaky_relu"`` (``negative_slope``), ``"tanh"``, ``"sigmoid"``, ``"silu"``.
+            ``"relu"``, ``"leaky_relu"`` (``negative_slope``), ``"tanh"``, ``"sigmoid"``, ``"silu"``,
+            ``"relu6"``, ``"hardswish"``, ``"gelu"`` (exact, erf), ``"elu"`` (alpha =
+            ``negative_slope``).
 
     Gradients reach ``input``, ``weight`` and ``bias`` through one fused backward operator.
     """
