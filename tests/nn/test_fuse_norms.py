@@ -39,6 +39,17 @@ def _grads(model, x):
     return out.detach(), grads
 
 
+def _assert_same_steps(model, fused, shape, steps, tol=1e-9):
+    """``steps`` forward + backward passes on fresh inputs give the same outputs and gradients."""
+    for _ in range(steps):
+        x = torch.randn(shape, dtype=torch.float64)
+        out, grads = _grads(model, x)
+        out_f, grads_f = _grads(fused, x)
+        torch.testing.assert_close(out_f, out, atol=tol, rtol=tol)
+        for g_f, g in zip(grads_f, grads):
+            torch.testing.assert_close(g_f, g, atol=tol, rtol=tol)
+
+
 @pytest.mark.parametrize("transposed", [False, True], ids=["conv", "conv-transpose"])
 @pytest.mark.parametrize("act", ACTIVATIONS)
 @pytest.mark.parametrize("norm", NORMS)
@@ -48,13 +59,7 @@ def test_fused_equals_eager_in_train_then_eval(norm, act, transposed):
     fused, report = fuse(model, report=True)
     assert report.norms_left == 0 and report.norms_fused == 1
     assert isinstance(fused[0], FusedConvNormAct)
-    for _ in range(3):  # running statistics move with each training step
-        x = torch.randn(4, 3, 7, 5, dtype=torch.float64)
-        out, grads = _grads(model, x)
-        out_f, grads_f = _grads(fused, x)
-        torch.testing.assert_close(out_f, out, atol=1e-9, rtol=1e-9)
-        for g_f, g in zip(grads_f, grads):
-            torch.testing.assert_close(g_f, g, atol=1e-9, rtol=1e-9)
+    _assert_same_steps(model, fused, (4, 3, 7, 5), steps=3)  # running statistics move each step
     # Every buffer (running statistics, num_batches_tracked) holds torch's values, and the
     # unfused copy is the original model again.
     for name in ("running_mean", "running_var", "num_batches_tracked"):
@@ -175,13 +180,7 @@ def test_small_maps_take_atens_batch_norm_with_the_same_numbers(norm, act, eager
     fused = fuse(model)
     fused_calls = []
     monkeypatch.setattr(norm_act, "norm_act", lambda *a, **k: fused_calls.append(1))
-    for _ in range(2):
-        x = torch.randn(4, 3, 7, 5, dtype=torch.float64)
-        out, grads = _grads(model, x)
-        out_f, grads_f = _grads(fused, x)
-        torch.testing.assert_close(out_f, out, atol=1e-12, rtol=1e-12)
-        for g_f, g in zip(grads_f, grads):
-            torch.testing.assert_close(g_f, g, atol=1e-12, rtol=1e-12)
+    _assert_same_steps(model, fused, (4, 3, 7, 5), steps=2, tol=1e-12)
     assert not fused_calls
     for name in ("running_mean", "running_var", "num_batches_tracked"):
         expected = getattr(model[1], name)
@@ -229,13 +228,7 @@ def test_norm_act_without_convolution_before_is_fused(norm):
     assert report.norms_left == 0
     assert isinstance(fused[1].bn1, FusedNormAct) and isinstance(fused[2][0], FusedNormAct)
     assert set(fused.state_dict()) >= {k for k in model.state_dict() if ".bn2." not in k}
-    for _ in range(2):
-        x = torch.randn(3, 3, 6, 5, dtype=torch.float64)
-        out, grads = _grads(model, x)
-        out_f, grads_f = _grads(fused, x)
-        torch.testing.assert_close(out_f, out, atol=1e-9, rtol=1e-9)
-        for g_f, g in zip(grads_f, grads):
-            torch.testing.assert_close(g_f, g, atol=1e-9, rtol=1e-9)
+    _assert_same_steps(model, fused, (3, 3, 6, 5), steps=2)
     model.eval()
     fused.eval()
     x = torch.randn(2, 3, 6, 5, dtype=torch.float64)
