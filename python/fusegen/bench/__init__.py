@@ -210,7 +210,7 @@ def gan_step_rows(device: torch.device, repeats: int, compile: bool = False,
     steps = {}
     for name, model in variants.items():
         model.to(device=device, memory_format=layout)
-        task = GANTask(model)  # the trainer's default EMA (weighted_sum) in every variant
+        task = GANTask(model)  # the trainer's default EMA in every variant
         task.setup(device, Distributed(), amp=False)
         if name == "torch.compile":
             task.G, task.D = torch.compile(task.G), torch.compile(task.D)

@@ -20,14 +20,15 @@ class EMA:
         decay: the averaging factor. Early on the effective decay is
             ``min(decay, (1 + updates) / (10 + updates))``, so a short run is not dominated by
             the random initial weights.
-        method: ``"weighted_sum"`` updates each parameter with fusegen's fused weighted-sum
-            operator in place, ``weighted_sum([ema, p], [d, 1 - d], out=ema)``; ``"foreach"`` uses
-            ``torch._foreach_lerp_`` over all parameters in one call, which costs less for
-            models made of many small tensors (`fusegen bench ema` times both).
+        method: ``"foreach"`` (default) uses ``torch._foreach_lerp_`` over all parameters in
+            one call; ``"weighted_sum"`` updates each parameter with fusegen's fused weighted-sum
+            operator in place, ``weighted_sum([ema, p], [d, 1 - d], out=ema)``, one call per
+            tensor. On a DCGAN generator (11 tensors, 1.1 M values, 2-core CPU) one foreach call
+            took 0.66x the time of the 11 weighted-sum calls (`fusegen bench ema` times both).
     Buffers (batch-norm running statistics) are copied from the model, not averaged.
     """
 
-    def __init__(self, model: nn.Module, decay: float = 0.999, method: str = "weighted_sum") -> None:
+    def __init__(self, model: nn.Module, decay: float = 0.999, method: str = "foreach") -> None:
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"decay must be in [0, 1), got {decay!r}")
         if method not in METHODS:

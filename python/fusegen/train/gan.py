@@ -35,7 +35,7 @@ class GANTask(Task):
     higher_is_better = False
 
     def __init__(self, model: DCGAN, lr: float = 2e-4, ema_decay: float = 0.999,
-                 ema_method: str = "weighted_sum", grid_seed: int = 1234, grid_size: int = 64,
+                 ema_method: str = "foreach", grid_seed: int = 1234, grid_size: int = 64,
                  mode_seeking: float = 0.0) -> None:
         if not (mode_seeking >= 0 and math.isfinite(mode_seeking)):
             raise ValueError(f"mode_seeking must be a finite weight >= 0, got {mode_seeking!r}")

@@ -110,7 +110,7 @@ def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int
           patience: int = 0, val_fraction: float = 0.1, amp: bool = True,
           lr_schedule: str = "constant", channels_last: bool = False, progress: bool = True,
           latent_dim: int | None = None, width: int | None = None, spectral_norm: bool | None = None,
-          ema_decay: float = 0.999, ema_method: str = "weighted_sum", mode_seeking: float = 0.0,
+          ema_decay: float = 0.999, ema_method: str = "foreach", mode_seeking: float = 0.0,
           beta: float | None = None,
           depth: int | None = None, sigma: float | tuple[float, float] = 25.0, patch_size: int = 40,
           classes=None, init: str | os.PathLike | None = None, freeze: int | None = None,
