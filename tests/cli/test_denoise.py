@@ -79,6 +79,7 @@ def test_reference_gives_psnr(files, capsys):
         (["--sigma", "5", "--reference", "COLOR"], "--reference"),
         (["--add-noise", "-1"], "--add-noise"),
         (["--sigma", "5", "--self-ensemble"], "--self-ensemble is for --method dncnn"),
+        (["--sigma", "5", "--search", "100001"], "search_size must be at most"),
     ],
 )
 def test_bad_arguments_end_in_one_line_and_exit_code_2(files, extra, message, capsys):

@@ -344,3 +344,16 @@ def test_backward_through_it_is_a_clear_error():
         out.sum().backward()
     with torch.no_grad():
         assert not nlm_denoise(image, 0.1, patch_size=3, search_size=5).requires_grad
+
+
+def test_windows_far_wider_than_the_image_are_refused_before_allocating():
+    from fusegen.ops import nlm_denoise
+
+    image = torch.rand(1, 16, 16)
+    with pytest.raises(ValueError, match=r"search_size must be at most 35 for a 16x16 image.*got 100001"):
+        nlm_denoise(image, 0.1, search_size=100001)
+    with pytest.raises(ValueError, match=r"patch_size must be at most 35"):
+        nlm_denoise(image, 0.1, patch_size=41, search_size=41)
+    # The table's windows work on images smaller than them, and up to 2 * max(H, W) + 1 is fine.
+    assert nlm_denoise(torch.rand(1, 4, 4), 0.1).shape == (1, 4, 4)
+    assert nlm_denoise(torch.rand(1, 20, 8), 0.1, search_size=41).shape == (1, 20, 8)

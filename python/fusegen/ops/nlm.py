@@ -137,8 +137,9 @@ def nlm_denoise(
     ``torch.compile`` (a fake implementation is registered).
 
     Raises ``ValueError``/``TypeError`` naming the argument for a wrong rank, an integer dtype
-    other than uint8, a negative sigma, a non-positive h, even or non-positive window sizes
-    and a search window smaller than the patch.
+    other than uint8, a negative sigma, a non-positive h, even or non-positive window sizes,
+    a search window smaller than the patch, and windows wider than ``2 * max(H, W) + 1`` (and
+    than 35), which only revisit reflected copies of the same pixels.
 
     Example:
         >>> noisy = clean + 0.1 * torch.randn_like(clean)    # float image in [0, 1]
@@ -148,8 +149,26 @@ def nlm_denoise(
     channels = 1 if image.dim() == 2 else image.shape[-3]
     params = nlm_params(sigma, channels, image.dtype, h=h, patch_size=patch_size,
                         search_size=search_size, data_range=data_range)
+    _check_window_fits(params, image.shape[-2:])
     return torch.ops.fusegen.nlm_denoise(image, float(sigma), params.h, params.patch_size,
                                          params.search_size)
+
+
+# The widest windows any table uses; smaller images still accept them (the default search of 21
+# on an 8 x 8 image), so a window wider than the image alone is not an error.
+_WIDEST_TABLE_WINDOW = 35
+
+
+def _check_window_fits(params: NLMParams, size) -> None:
+    """A window wider than 2 * max(H, W) + 1 (and than any table's) only revisits reflected
+    copies of the same pixels, while the reflect-padded copy of the image grows with its square
+    (search 100001 would need tens of GB): refuse it with the largest useful size."""
+    limit = max(_WIDEST_TABLE_WINDOW, 2 * max(size) + 1)
+    for name, value in (("patch_size", params.patch_size), ("search_size", params.search_size)):
+        if value > limit:
+            raise ValueError(f"{name} must be at most {limit} for a {size[0]}x{size[1]} image "
+                             f"(2 * max(H, W) + 1, or {_WIDEST_TABLE_WINDOW}): a wider window only "
+                             f"revisits reflected copies of the same pixels; got {value}")
 
 
 def _check_image(image: object) -> torch.Tensor:
