@@ -204,13 +204,42 @@ def test_empty_images_give_empty_results(shape):
     assert out.shape == image.shape and out.dtype == image.dtype
 
 
-def test_nan_does_not_crash_and_stays_local():
-    image = noisy_image((1, 40, 40))
-    image[0, 5, 5] = float("nan")
+def _reach(shape, where, margin):
+    """Pixels whose windows (margin pixels each way, over the image and its reflect-101 copy)
+    see one of the positions `where`: the NaN policy's expected NaN mask."""
+    H, W = shape
+    seen = torch.zeros(H, W, dtype=torch.bool)
+    for y, x in where:
+        for ry in {y, -y, 2 * (H - 1) - y}:  # the pixel and its mirror images near the borders
+            for rx in {x, -x, 2 * (W - 1) - x}:
+                seen[max(ry - margin, 0):max(ry + margin + 1, 0), max(rx - margin, 0):max(rx + margin + 1, 0)] = True
+    return seen
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize(("patch", "search", "where"), [
+    (7, 21, [(5, 5)]), (3, 5, [(30, 40)]), (3, 5, [(0, 0), (63, 20)]), (5, 11, [(40, 0)])])
+def test_non_finite_pixels_make_exactly_their_reach_nan(device, value, patch, search, where):
+    # PyTorch's rule for a windowed operation: an output whose window sees a NaN (or an
+    # infinity, whose differences make NaN) is NaN, and nothing else changes.
+    clean = noisy_image((2, 64, 72), dtype=torch.float64).to(device)
+    image = clean.clone()
+    for y, x in where:
+        image[1, y, x] = value  # one channel: the channels share the weights
+    out = call(image, 0.1, 0.1, patch, search).cpu()
+    reference = call(clean, 0.1, 0.1, patch, search).cpu()
+    expected_nan = _reach((64, 72), where, patch // 2 + search // 2)
+    assert torch.equal(torch.isnan(out).all(0), expected_nan)
+    assert not torch.isnan(out[:, ~expected_nan]).any()
+    torch.testing.assert_close(out[:, ~expected_nan], reference[:, ~expected_nan], rtol=1e-12,
+                               atol=1e-12)
+
+
+def test_nan_in_a_half_image():
+    image = noisy_image((1, 32, 32)).half()
+    image[0, 16, 16] = float("nan")
     out = call(image, 0.1, 0.1, 3, 5)
-    assert out.shape == image.shape
-    # Pixels whose patches and search windows never reach the NaN are untouched by it.
-    assert torch.isfinite(out[0, 12:, 12:]).all()
+    assert torch.isnan(out[0, 13:20, 13:20]).all() and torch.isnan(out).sum() == 49
 
 
 def test_operator_check():

@@ -9,9 +9,12 @@
 #include <ATen/ops/empty.h>
 #include <ATen/ops/from_blob.h>
 #include <ATen/ops/index_select.h>
+#include <ATen/ops/isfinite.h>
+#include <ATen/ops/max_pool2d.h>
 #include <torch/library.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 namespace fusegen::nlm {
@@ -71,6 +74,21 @@ at::Tensor to_image_dtype(at::Tensor result, c10::ScalarType dtype) {
   return result.to(dtype);
 }
 
+// The NaN / inf policy, the same on every device: a pixel whose windows (the search window
+// widened by the patch radius, margin() pixels each way, over the image and its reflection)
+// see a NaN or an infinity becomes NaN; every other pixel is computed as usual. The kernels'
+// running sums would carry a non-finite value past its reach (a NaN never leaves a sum), so
+// they run on the image with those values set to 0, which no pixel beyond their reach reads.
+void denoise_with_non_finite(const Kernels& kernels, const at::Tensor& padded,
+                             const Params& params, at::Tensor& out) {
+  const at::Tensor bad = at::isfinite(padded).logical_not();  // (N, C, H + 2R, W + 2R)
+  kernels.denoise(padded.masked_fill(bad, 0).contiguous(), params, out);
+  const int64_t k = 2 * params.margin() + 1;
+  const at::Tensor any_channel = bad.any(1, /*keepdim=*/true).to(padded.scalar_type());
+  const at::Tensor seen = at::max_pool2d(any_channel, {k, k}, {1, 1});  // (N, 1, H, W)
+  out.masked_fill_(seen.to(at::kBool), std::numeric_limits<double>::quiet_NaN());
+}
+
 }  // namespace
 
 at::Tensor nlm_denoise(const Kernels& kernels, const at::Tensor& image, double sigma, double h,
@@ -90,7 +108,11 @@ at::Tensor nlm_denoise(const Kernels& kernels, const at::Tensor& image, double s
                                 .index_select(3, reflect_indices(W, R, image.device()))
                                 .contiguous();
   at::Tensor out = at::empty(batch.sizes(), padded.options());
-  kernels.denoise(padded, params, out);
+  if (image.scalar_type() != at::kByte && !at::isfinite(padded).all().item<bool>()) {
+    denoise_with_non_finite(kernels, padded, params, out);
+  } else {
+    kernels.denoise(padded, params, out);
+  }
   return to_image_dtype(out, image.scalar_type()).view(image.sizes());
 }
 

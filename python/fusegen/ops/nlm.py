@@ -128,8 +128,10 @@ def nlm_denoise(
 
     Returns:
         The denoised images, same shape, dtype and device (contiguous). uint8 results are
-        rounded and saturated. Empty images give empty results; a NaN spreads to the pixels
-        whose windows see it, nothing crashes.
+        rounded and saturated. Empty images give empty results. NaN and infinite pixels
+        follow PyTorch's rule for windowed operations, on every device: each output pixel
+        whose windows (search window plus patch radius, over the image and its reflection)
+        see one is NaN, and every other pixel is computed as usual.
 
     Not differentiable (the weights' gradients are of no practical use): a backward pass
     that reaches it raises ``RuntimeError``; use it as preprocessing, under
