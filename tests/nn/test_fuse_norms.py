@@ -247,6 +247,8 @@ def test_fused_norm_act_from_modules_checks_its_arguments():
         FusedNormAct(4)(torch.randn(2, 4, 5))
     block = FusedNormAct.from_modules(nn.InstanceNorm2d(4, affine=True), nn.LeakyReLU(0.3))
     assert "InstanceNorm2d(4" in repr(block) and "negative_slope=0.3" in repr(block)
+    assert "negative_slope=0.7" in repr(FusedNormAct.from_modules(nn.BatchNorm2d(4), nn.ELU(0.7)))
+    assert "negative_slope=0.7" in repr(FusedConvNormAct(3, 4, 3, activation="elu", negative_slope=0.7))
 
 
 @pytest.mark.parametrize("norm", ["batch", "instance, affine, running stats"])

@@ -217,7 +217,7 @@ class FusedConvNormAct(nn.Module):
         if self.track_running_stats != (self.norm == "batch"):
             s += f", track_running_stats={self.track_running_stats}"
         s += f", activation={self.activation!r}"
-        if self.activation == "leaky_relu":
+        if ACTIVATIONS[self.activation].has_slope:  # LeakyReLU's slope, ELU's alpha
             s += f", negative_slope={self.negative_slope}"
         return s
 

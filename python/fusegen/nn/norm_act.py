@@ -46,9 +46,8 @@ def normalize_and_activate(block: nn.Module, y: torch.Tensor, weight: torch.Tens
     if block.norm == "batch" and y.numel() < eager_batch_norm_below(block.activation):
         z = F.batch_norm(y, block.running_mean, block.running_var, weight, bias, use_input_stats,
                          momentum, block.eps)
-        act = ACTIVATIONS[block.activation]
         # In place is safe: batch norm's backward needs its input, not its output.
-        return act.inplace(z, block.negative_slope) if act.inplace else act(z, block.negative_slope)
+        return ACTIVATIONS[block.activation].apply_in_place(z, block.negative_slope)
     return norm_act(y, weight, bias, block.running_mean, block.running_var,
                     training=use_input_stats, instance=block.norm == "instance",
                     momentum=momentum, eps=block.eps, activation=block.activation,
@@ -120,6 +119,6 @@ class FusedNormAct(nn.Module):
         s = (f"{kind}({self.num_features}, eps={self.eps}, momentum={self.momentum}, "
              f"affine={self.affine}, track_running_stats={self.track_running_stats}), "
              f"activation={self.activation!r}")
-        if self.activation == "leaky_relu":
+        if ACTIVATIONS[self.activation].has_slope:  # LeakyReLU's slope, ELU's alpha
             s += f", negative_slope={self.negative_slope}"
         return s

@@ -60,6 +60,11 @@ class Activation:
     def __call__(self, t: torch.Tensor, negative_slope: float = 0.2) -> torch.Tensor:
         return self.function(t, negative_slope)
 
+    def apply_in_place(self, t: torch.Tensor, negative_slope: float = 0.2) -> torch.Tensor:
+        """This activation of ``t``, written over ``t`` where torch has an in-place form (so
+        ``t`` must not be needed afterwards, by autograd or the caller)."""
+        return self.inplace(t, negative_slope) if self.inplace is not None else self(t, negative_slope)
+
 
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a

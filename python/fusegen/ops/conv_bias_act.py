@@ -162,4 +162,4 @@ def onednn_conv_bias_act(input, weight, bias, stride, padding, dilation, groups:
     # where torch has an in-place form.
     if act.onednn_post_op:
         return y
-    return act.inplace(y, negative_slope) if act.inplace is not None else act(y, negative_slope)
+    return act.apply_in_place(y, negative_slope)
