@@ -7,6 +7,9 @@
 #   make install     build and install fusegen into .venv
 #   make cuda-check  compile and link the CUDA kernels against a CUDA build of torch (no GPU
 #                    needed), then run the test suite on that build
+#   make gpu-check   on a machine with a GPU: build for it, run the CUDA tests, compute-sanitizer
+#                    and the CUDA benchmarks; one report in gpu-check/report.md (tools/gpu_check.py).
+#                    Uses GPU_PYTHON (default python3), whose torch must have CUDA.
 #
 # Override the torch requirement with e.g. `make test TORCH_SPEC="torch>=2.4"`.
 
@@ -25,7 +28,7 @@ CUDA_TORCH_SPEC   ?= torch==2.14.1
 CUDA_ARCH_LIST    ?= 8.0;9.0+PTX
 NVCC              ?= $(shell command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)
 
-.PHONY: test demo bench install cuda-check clean
+.PHONY: test demo bench install cuda-check gpu-check clean
 
 $(VENV)/.deps: Makefile
 	test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
@@ -60,5 +63,10 @@ cuda-check: $(CUDA_VENV)/.deps
 	# The CUDA build must also serve CPU tensors: run the suite on it (GPU tests skip here).
 	$(CUDA_VENV)/bin/python -m pytest -q -x $(PYTEST_ARGS)
 
+GPU_PYTHON ?= python3
+
+gpu-check:
+	$(GPU_PYTHON) tools/gpu_check.py --python $(GPU_PYTHON) --out gpu-check
+
 clean:
-	rm -rf build dist demo-output .benchmarks
+	rm -rf build dist demo-output .benchmarks gpu-check

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 import torch
 
@@ -30,23 +32,32 @@ TOLERANCES = {
 
 @pytest.fixture(autouse=True)
 def fused_passes_at_every_size(monkeypatch):
-    """FusedConvNormAct and FusedNormAct take ATen's batch norm on small maps (where it is faster); the tests'
-    maps are small, so they would test ATen. Every test runs the fused passes at every size,
-    except those that ask for the small-map path with the `eager_small_maps` fixture."""
-    from fusegen.nn import norm_act
+    """FusedConvNormAct, FusedNormAct and conv_bias_act take ATen's paths on small maps (where
+    they are faster); the tests' maps are small, so they would test ATen. Every test runs the
+    fused passes at every size, except those that ask for the small-map paths with the
+    `eager_small_maps` fixture."""
+    from fusegen.nn import conv_norm_act, norm_act
+
+    conv_bias_act = importlib.import_module("fusegen.ops.conv_bias_act")  # the module, not the op
 
     monkeypatch.setattr(norm_act, "EAGER_BATCH_NORM_BELOW", 0)
     monkeypatch.setattr(norm_act, "EAGER_BATCH_NORM_ACT_BELOW", 0)
+    monkeypatch.setattr(conv_norm_act, "FOLD_FROM", 0)
+    monkeypatch.setattr(conv_bias_act, "ONEDNN_FROM", 0)
 
 
 @pytest.fixture
 def eager_small_maps(monkeypatch):
-    """The shipped small-map thresholds of FusedConvNormAct / FusedNormAct, for tests of that
-    path."""
-    from fusegen.nn import norm_act
+    """The shipped small-map thresholds of FusedConvNormAct / FusedNormAct / conv_bias_act, for
+    tests of those paths."""
+    from fusegen.nn import conv_norm_act, norm_act
+
+    conv_bias_act = importlib.import_module("fusegen.ops.conv_bias_act")  # the module, not the op
 
     monkeypatch.setattr(norm_act, "EAGER_BATCH_NORM_BELOW", 1 << 19)
     monkeypatch.setattr(norm_act, "EAGER_BATCH_NORM_ACT_BELOW", 1 << 15)
+    monkeypatch.setattr(conv_norm_act, "FOLD_FROM", 1 << 16)
+    monkeypatch.setattr(conv_bias_act, "ONEDNN_FROM", 1 << 16)
 
 
 @pytest.fixture

@@ -107,7 +107,7 @@ def test_float64_and_bfloat16(device):
     torch.testing.assert_close(out.float(), ref_f32(x), atol=5e-2, rtol=5e-2)
 
 
-def test_folded_cache_follows_parameter_and_statistics_updates():
+def test_eval_follows_parameter_and_statistics_updates():
     torch.manual_seed(0)
     ref = _reference(CONVS[0], "batch", "relu")
     fused = FusedConvNormAct.from_modules(*ref)
@@ -123,6 +123,55 @@ def test_folded_cache_follows_parameter_and_statistics_updates():
             model.eval()
         with torch.no_grad():
             torch.testing.assert_close(fused(x), ref(x), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("edit", ["data", "no_grad", "load_state_dict"])
+def test_eval_sees_every_kind_of_parameter_edit(edit):
+    # .data edits bypass the version counters: a cache of the folded weights would miss them
+    torch.manual_seed(0)
+    ref = _reference(CONVS[0], "batch", "relu").eval()
+    fused = FusedConvNormAct.from_modules(*ref).eval()
+    x = torch.randn(4, 4, 6, 6)
+    with torch.no_grad():
+        fused(x)  # a first folded call
+        if edit == "data":
+            fused.weight.data.mul_(2)
+            fused.running_var.data.mul_(3)
+        elif edit == "no_grad":
+            fused.weight.mul_(2)
+            fused.running_var.mul_(3)
+        else:
+            state = fused.state_dict()
+            fused.load_state_dict({**state, "weight": state["weight"] * 2,
+                                   "running_var": state["running_var"] * 3})
+        ref[0].weight.mul_(2)
+        ref[1].running_var.mul_(3)
+        torch.testing.assert_close(fused(x), ref(x), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("norm", ["batch", "instance"])
+def test_small_eval_maps_run_unfolded_as_eager_does(norm, eager_small_maps, monkeypatch):
+    from fusegen.nn import conv_norm_act
+
+    def no_fold(*args):
+        raise AssertionError("a map below FOLD_FROM was folded")
+
+    monkeypatch.setattr(conv_norm_act, "fold_batch_norm", no_fold)
+    torch.manual_seed(0)
+    conv = nn.Conv2d(4, 8, 3, padding=1, bias=False)
+    norm_module = nn.BatchNorm2d(8) if norm == "batch" else nn.InstanceNorm2d(8, affine=True, track_running_stats=True)
+    ref = nn.Sequential(conv, norm_module, nn.ReLU())
+    ref.train()(torch.randn(4, 4, 8, 8))  # running statistics that are not the initial ones
+    ref.eval()
+    fused = FusedConvNormAct.from_modules(*ref).eval()
+    x = torch.randn(2, 4, 8, 8)  # 2 * 8 * 8 * 8 = 1024 output values
+    x[0, 0, 2, 2] = float("nan")
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x), ref(x), atol=1e-5, rtol=1e-4, equal_nan=True)
+    big = torch.randn(16, 4, 32, 32)  # 131072 output values: folded
+    monkeypatch.undo()
+    with torch.no_grad():
+        torch.testing.assert_close(fused(big), ref(big), atol=1e-4, rtol=1e-4)
 
 
 def test_cumulative_momentum_and_state_dict_round_trip():

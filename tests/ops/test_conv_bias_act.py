@@ -149,6 +149,42 @@ def test_fused_block_uses_it_in_eval_without_autograd(monkeypatch):
     assert calls == ["leaky_relu"]
 
 
+@pytest.mark.parametrize("activation", ["relu", "gelu", "none"])
+def test_small_maps_take_atens_convolution_and_the_activation_in_place(activation, eager_small_maps,
+                                                                      monkeypatch):
+    calls = []
+    real = module.onednn_conv_bias_act
+    monkeypatch.setattr(module, "onednn_conv_bias_act", lambda *a: calls.append(a[0].shape) or real(*a))
+    torch.manual_seed(0)
+    w, b = torch.randn(8, 4, 3, 3), torch.randn(8)
+    act = {"relu": F.relu, "gelu": F.gelu, "none": lambda t: t}[activation]
+    with torch.no_grad():
+        small = torch.randn(2, 4, 8, 8)  # 1024 output values
+        torch.testing.assert_close(conv_bias_act(small, w, b, padding=1, activation=activation),
+                                   act(F.conv2d(small, w, b, padding=1)))
+        assert calls == []
+        large = torch.randn(4, 4, 48, 48)  # 73728 output values
+        torch.testing.assert_close(conv_bias_act(large, w, b, padding=1, activation=activation),
+                                   act(F.conv2d(large, w, b, padding=1)), atol=1e-5, rtol=1e-5)
+        assert calls == [large.shape]
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_conv_output_numel_matches_atens_output(transposed):
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 11, 9)
+    for stride, padding, dilation, output_padding in [(1, 0, 1, 0), (2, 1, 1, 1), (3, 2, 2, 0)]:
+        if transposed:
+            w = torch.randn(4, 3, 3, 3)
+            y = F.conv_transpose2d(x, w, None, stride, padding, output_padding, 1, dilation)
+        else:
+            w = torch.randn(6, 4, 3, 3)
+            y = F.conv2d(x, w, None, stride, padding, dilation)
+            output_padding = 0
+        got = module.conv_output_numel(x, w, stride, padding, dilation, 1, transposed, output_padding)
+        assert got == y.numel()
+
+
 def test_torch_compile_of_an_inference_model():
     torch.manual_seed(0)
     model = nn.Sequential(FusedConvNormAct(3, 8, 3, padding=1, activation="silu"),

@@ -7,15 +7,17 @@
 #include "common/checks.h"
 
 #include <ATen/ops/empty.h>
-#include <ATen/ops/from_blob.h>
+#include <ATen/ops/arange.h>
 #include <ATen/ops/index_select.h>
 #include <ATen/ops/isfinite.h>
 #include <ATen/ops/max_pool2d.h>
+#include <ATen/ops/rsub.h>
+#include <ATen/ops/where.h>
+#include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
 #include <cmath>
 #include <limits>
-#include <vector>
 
 namespace fusegen::nlm {
 namespace {
@@ -44,22 +46,16 @@ void check_arguments(const at::Tensor& image, double sigma, double h, int64_t pa
                     ") must be at least patch_size (", patch_size, ")");
 }
 
-// Index of padded position i (-pad <= i < n + pad) in a row of n values reflected about its
-// end pixels without repeating them (numpy's "reflect", OpenCV's BORDER_REFLECT_101), folded
-// as often as needed when the pad is wider than the image.
-int64_t reflect_index(int64_t i, int64_t n) {
-  if (n == 1) return 0;
-  const int64_t period = 2 * (n - 1);
-  int64_t k = i % period;
-  if (k < 0) k += period;
-  return k < n ? k : period - k;
-}
-
+// Indices of a row of n values padded by `pad` on each side, reflected about its end pixels
+// without repeating them (numpy's "reflect", OpenCV's BORDER_REFLECT_101) and folded as often
+// as needed when the pad is wider than the row. Computed on the image's device: a table copied
+// from the host would block the stream and could not be captured in a CUDA graph.
 at::Tensor reflect_indices(int64_t n, int64_t pad, const at::Device& device) {
-  std::vector<int64_t> idx(n + 2 * pad);
-  for (int64_t i = 0; i < n + 2 * pad; ++i) idx[i] = reflect_index(i - pad, n);
-  return at::from_blob(idx.data(), {static_cast<int64_t>(idx.size())}, at::kLong)
-      .to(device, /*non_blocking=*/false, /*copy=*/true);
+  const auto options = at::TensorOptions().dtype(at::kLong).device(device);
+  if (n == 1) return at::zeros({1 + 2 * pad}, options);
+  const int64_t period = 2 * (n - 1);
+  const at::Tensor k = at::arange(-pad, n + pad, options).remainder_(period);  // in [0, period)
+  return at::where(k.lt(n), k, at::rsub(k, period));  // k, or period - k past the end
 }
 
 at::Tensor as_batch(const at::Tensor& image) {
@@ -89,6 +85,14 @@ void denoise_with_non_finite(const Kernels& kernels, const at::Tensor& padded,
   out.masked_fill_(seen.to(at::kBool), std::numeric_limits<double>::quiet_NaN());
 }
 
+// Whether the non-finite policy must run. Asking is a device-to-host synchronisation, which
+// a CUDA stream must not see (CUDA graphs, torch.compile's "reduce-overhead"): off the CPU the
+// masked path always runs, a few elementwise passes beside the search's work.
+bool may_hold_non_finite(const at::Tensor& padded) {
+  if (!padded.is_cpu()) return true;
+  return !at::isfinite(padded).all().item<bool>();
+}
+
 }  // namespace
 
 at::Tensor nlm_denoise(const Kernels& kernels, const at::Tensor& image, double sigma, double h,
@@ -108,7 +112,7 @@ at::Tensor nlm_denoise(const Kernels& kernels, const at::Tensor& image, double s
                                 .index_select(3, reflect_indices(W, R, image.device()))
                                 .contiguous();
   at::Tensor out = at::empty(batch.sizes(), padded.options());
-  if (image.scalar_type() != at::kByte && !at::isfinite(padded).all().item<bool>()) {
+  if (image.scalar_type() != at::kByte && may_hold_non_finite(padded)) {
     denoise_with_non_finite(kernels, padded, params, out);
   } else {
     kernels.denoise(padded, params, out);

@@ -14,6 +14,7 @@
 // (common/cpu_isa.h) and FUSEGEN_CPU_ISA caps the choice, as for the other CPU kernels.
 
 #include "ops/nlm/nlm.h"
+#include "ops/nlm/nlm_weight.h"
 
 #include "common/cephes_exp.h"
 #include "common/cpu_isa.h"

@@ -6,7 +6,7 @@
 // search margins) cost little, short enough to give every core work on one 512x512 image.
 constexpr int64_t kStripRows = 32;
 
-// The weight exp(-max(d2 - 2 sigma^2, 0) / h^2) from d2 * inv_count.
+// The weight exp(-max(d2 - 2 sigma^2, 0) / h^2) from d2 * inv_count (ops/nlm/nlm_weight.h).
 //
 // The float version is written to vectorize: std::exp does not, and GCC keeps comparisons of
 // floats as branches (they might raise floating-point exceptions), so the clamps compare the
@@ -28,7 +28,7 @@ inline float nlm_weight(float mean_d2, float two_sigma2, float inv_h2) {
 }
 
 inline double nlm_weight(double mean_d2, double two_sigma2, double inv_h2) {
-  return std::exp(-std::max(mean_d2 - two_sigma2, 0.0) * inv_h2);
+  return nlm_weight_exact(mean_d2, two_sigma2, inv_h2);
 }
 
 template <typename acc_t>

@@ -14,17 +14,21 @@
 // margin) and the patch sums are direct (2 * patch additions a pixel, cheap in shared memory).
 
 #include "ops/nlm/nlm.h"
+#include "ops/nlm/nlm_weight.h"
 
 #include "common/checks.h"
+#include "common/cuda_device.cuh"
 #include "common/device_op.h"
 
 #include <ATen/Dispatch.h>
 #include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAMacros.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include <algorithm>
+#include <mutex>
 #include <cuda_runtime.h>
 
 namespace fusegen::nlm {
@@ -34,9 +38,6 @@ constexpr int kTile = 16;
 constexpr int kThreads = kTile * kTile;
 constexpr int kMaxGridZ = 65535;
 
-__device__ __forceinline__ float exp_device(float x) { return expf(x); }
-__device__ __forceinline__ double exp_device(double x) { return exp(x); }
-
 struct Geometry {
   int C, H, W;            // image
   int rp, rs, R;          // patch radius, search radius, R = rp + rs
@@ -44,6 +45,7 @@ struct Geometry {
   int side;               // kTile + 2R: the tile with both margins
   int eside;              // kTile + 2rp: the tile with the patch margin
   int groups, group_size; // channel groups per image
+  int tiles_x;            // tiles across a row: blockIdx.x enumerates tiles row by row
 };
 
 // One kernel of ~85 lines on purpose: its phases share registers and shared-memory pointers
@@ -59,7 +61,10 @@ __global__ void __launch_bounds__(kThreads)
   const int n = z / g.groups;
   const int c_begin = (z % g.groups) * g.group_size;
   const int c_count = min(g.group_size, g.C - c_begin);
-  const int x0 = blockIdx.x * kTile, y0 = blockIdx.y * kTile;
+  // Tiles run along grid x only, so an image's height is bounded by 32-bit indices, not by
+  // grid y's 65535 rows of tiles.
+  const int x0 = static_cast<int>(blockIdx.x % g.tiles_x) * kTile;
+  const int y0 = static_cast<int>(blockIdx.x / g.tiles_x) * kTile;
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int tid = ty * kTile + tx;
   const acc_t* image = padded + static_cast<int64_t>(n) * g.C * g.Hp * g.Wp;
@@ -118,8 +123,7 @@ __global__ void __launch_bounds__(kThreads)
       __syncthreads();
       acc_t d2 = 0;
       for (int k = 0; k < patch; ++k) d2 += v[ty * g.eside + tx + k];
-      const acc_t excess = max(d2 * inv_count - two_sigma2, acc_t(0));
-      const acc_t w = exp_device(-excess * inv_h2);
+      const acc_t w = nlm_weight_exact(d2 * inv_count, two_sigma2, inv_h2);
       den += w;
       for (int c = 0; c < c_count; ++c) {
         num[c * kThreads + tid] += w * pixel(c_begin + c, ty + g.R + dy, tx + g.R + dx);
@@ -137,6 +141,18 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// Raises the kernel's dynamic shared-memory limit to the device's opt-in maximum, once per
+// device: setting it per call to each call's size would race between host threads (one thread
+// lowers the limit just before another launches with more).
+template <typename acc_t, bool kSourceInShared>
+void allow_opt_in_shared_memory(int device, int max_shared) {
+  static std::once_flag once[C10_COMPILE_TIME_MAX_GPUS];
+  std::call_once(once[device], [&] {
+    C10_CUDA_CHECK(cudaFuncSetAttribute(nlm_tile_kernel<acc_t, kSourceInShared>,
+                                        cudaFuncAttributeMaxDynamicSharedMemorySize, max_shared));
+  });
+}
+
 template <typename acc_t>
 void launch(const at::Tensor& padded, const Params& p, at::Tensor& out) {
   Geometry g;
@@ -151,9 +167,9 @@ void launch(const at::Tensor& padded, const Params& p, at::Tensor& out) {
   g.side = kTile + 2 * g.R;
   g.eside = kTile + 2 * g.rp;
 
-  int device = 0, max_shared = 0;
-  C10_CUDA_CHECK(cudaGetDevice(&device));
-  C10_CUDA_CHECK(cudaDeviceGetAttribute(&max_shared, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  const int device = padded.device().index();
+  const int max_shared =
+      static_cast<int>(device_properties(device).sharedMemPerBlockOptin);  // cached
   const int64_t elem = sizeof(acc_t);
   const int64_t work_bytes = (int64_t{g.eside} * g.eside + int64_t{kTile} * g.eside) * elem;
   const int64_t sums_bytes_per_channel = int64_t{kThreads} * elem;
@@ -173,20 +189,23 @@ void launch(const at::Tensor& padded, const Params& p, at::Tensor& out) {
   const int64_t shared_bytes = (source_in_shared ? source_bytes : 0) + work_bytes +
                                g.group_size * sums_bytes_per_channel;
 
-  const int64_t tiles_y = ceil_div(g.H, kTile);
-  TORCH_CHECK_VALUE(tiles_y <= 65535, "image height ", g.H, " exceeds the CUDA kernel's grid");
+  g.tiles_x = static_cast<int>(ceil_div(g.W, kTile));
+  const int64_t tiles = int64_t{g.tiles_x} * ceil_div(g.H, kTile);  // < 2^31: checked per image
   const int64_t blocks_z = out.size(0) * g.groups;
   const acc_t inv_count = acc_t(1) / static_cast<acc_t>(g.C * (2 * g.rp + 1) * (2 * g.rp + 1));
   const acc_t two_sigma2 = static_cast<acc_t>(2 * p.sigma * p.sigma);
   const acc_t inv_h2 = p.inv_h2<acc_t>();
 
   auto kernel = source_in_shared ? nlm_tile_kernel<acc_t, true> : nlm_tile_kernel<acc_t, false>;
-  C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                      static_cast<int>(shared_bytes)));
+  if (source_in_shared) {
+    allow_opt_in_shared_memory<acc_t, true>(device, max_shared);
+  } else {
+    allow_opt_in_shared_memory<acc_t, false>(device, max_shared);
+  }
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const dim3 block(kTile, kTile);
   for (int64_t z = 0; z < blocks_z; z += kMaxGridZ) {
-    const dim3 grid(static_cast<unsigned>(ceil_div(g.W, kTile)), static_cast<unsigned>(tiles_y),
+    const dim3 grid(static_cast<unsigned>(tiles), 1,
                     static_cast<unsigned>(std::min<int64_t>(kMaxGridZ, blocks_z - z)));
     kernel<<<grid, block, shared_bytes, stream>>>(padded.const_data_ptr<acc_t>(),
                                                   out.mutable_data_ptr<acc_t>(), g,
@@ -197,9 +216,11 @@ void launch(const at::Tensor& padded, const Params& p, at::Tensor& out) {
 }
 
 void denoise_cuda(const at::Tensor& padded, const Params& p, at::Tensor& out) {
-  TORCH_CHECK_VALUE(padded.numel() < (int64_t{1} << 31),
-                    "image is too large for the CUDA kernel's 32-bit indices: the padded image "
-                    "has ", padded.numel(), " elements");
+  // Offsets between images are 64-bit; inside one image the kernel indexes with 32 bits.
+  const int64_t per_image = padded.numel() / std::max<int64_t>(padded.size(0), 1);
+  TORCH_CHECK_VALUE(per_image < (int64_t{1} << 31),
+                    "image is too large for the CUDA kernel's 32-bit indices: one padded image "
+                    "has ", per_image, " elements");
   const c10::cuda::CUDAGuard guard(padded.device());
   AT_DISPATCH_FLOATING_TYPES(padded.scalar_type(), "fusegen::nlm_denoise (CUDA)",
                              [&] { launch<scalar_t>(padded, p, out); });

@@ -10,6 +10,7 @@
 #include "ops/norm_act/norm_act.h"
 
 #include "ops/norm_act/coefficients.h"
+#include "ops/norm_act/input_grad.h"
 
 #include "common/activation_cpu.h"
 #include "common/checks.h"

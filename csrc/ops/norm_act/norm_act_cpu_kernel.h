@@ -335,7 +335,7 @@ inline void grad_input_run(const scalar_t* x, const scalar_t* go, scalar_t* o, i
   for (int64_t i = 0; i < len; ++i) {
     const acc_t xv = to_acc<acc_t>(x[i]);
     const acc_t dz = chain_grad_cpu<A>(k.a * xv + k.b, to_acc<acc_t>(go[i]), slope);
-    o[i] = to_storage<scalar_t>(k.al * dz + (kLinearTerm ? k.be * (xv - k.m) : acc_t(0)) + k.ga);
+    o[i] = to_storage<scalar_t>(input_grad<kLinearTerm>(dz, xv, k.al, k.be, k.m, k.ga));
   }
 }
 

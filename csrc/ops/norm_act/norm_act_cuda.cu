@@ -16,9 +16,11 @@
 #include "ops/norm_act/norm_act.h"
 
 #include "ops/norm_act/coefficients.h"
+#include "ops/norm_act/input_grad.h"
 
 #include "common/activation.h"
 #include "common/checks.h"
+#include "common/cuda_device.cuh"
 #include "common/cuda_vector.cuh"
 #include "common/device_op.h"
 #include "common/dispatch.h"
@@ -351,9 +353,11 @@ grad_input_kernel(const scalar_t* __restrict__ g, const scalar_t* __restrict__ y
       const int64_t kj = channels_last ? k + j : k;
       const acc_t xv = static_cast<acc_t>(x.v[j]);
       const acc_t dz = chain_grad<A>(scale[kj] * xv + shift[kj], static_cast<acc_t>(go.v[j]), slope);
-      // No beta (bias_act): skip the term rather than multiply an infinite x by 0.
-      const acc_t linear = beta != nullptr ? beta[kj] * (xv - center[kj]) : acc_t(0);
-      o.v[j] = static_cast<scalar_t>(alpha[kj] * dz + linear + gamma[kj]);
+      // No beta (bias_act): no linear term (input_grad.h).
+      const acc_t gyv = beta != nullptr
+                            ? input_grad<true>(dz, xv, alpha[kj], beta[kj], center[kj], gamma[kj])
+                            : input_grad<false>(dz, xv, alpha[kj], acc_t(0), acc_t(0), gamma[kj]);
+      o.v[j] = static_cast<scalar_t>(gyv);
     }
     store<scalar_t, VEC>(gy + offset, o);
   }
@@ -376,8 +380,7 @@ bool vectorizable(const Layout& l, std::initializer_list<const void*> pointers) 
 }
 
 int elementwise_grid(int64_t vectors, const at::Tensor& t) {
-  int sms = 0;
-  C10_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, t.device().index()));
+  const int sms = device_properties(t.device().index()).multiProcessorCount;
   const int64_t blocks = ceil_div(vectors, kThreads);
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(blocks, int64_t{sms} * 16)));
 }

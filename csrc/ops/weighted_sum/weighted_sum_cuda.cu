@@ -7,19 +7,20 @@
 // slice of the incoming gradient in registers, then for every input writes w_k * grad and/or
 // reduces <grad, x_k> across the block.
 //
-// Input pointers travel inside the kernel's parameters for K <= kInlinePointers, otherwise in a
-// small device table.
+// Input pointers travel inside the kernel's parameters, kInlinePointers at a time: more inputs
+// take several launches (the forward carries its float sums between them in a scratch buffer),
+// so no pointer table is copied from the host and the operator can be captured in a CUDA graph.
 
 #include "ops/weighted_sum/weighted_sum.h"
 
 #include "common/checks.h"
+#include "common/cuda_device.cuh"
 #include "common/cuda_vector.cuh"
 #include "common/device_op.h"
 #include "common/dispatch.h"
 
 #include <ATen/OpMathType.h>
 #include <ATen/ops/empty.h>
-#include <ATen/ops/from_blob.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -46,12 +47,6 @@ struct InlineTable {
   __device__ __forceinline__ T operator[](int k) const { return ptr[k]; }
 };
 
-template <typename T>
-struct DeviceTable {
-  const T* ptr;
-  __device__ __forceinline__ T operator[](int k) const { return ptr[k]; }
-};
-
 template <typename acc_t>
 __device__ __forceinline__ acc_t weight_at(const acc_t* w, bool per_sample, int64_t N, int k, int64_t n) {
   return per_sample ? w[k * N + n] : w[k];
@@ -66,10 +61,14 @@ __device__ __forceinline__ acc_t warp_sum(acc_t v) {
 
 // ---- forward ---------------------------------------------------------------------------
 
-template <typename scalar_t, int VEC, typename XTable>
-__global__ void forward_kernel(XTable xs, int K, const at::opmath_type<scalar_t>* __restrict__ w,
-                               bool per_sample, int64_t N, int64_t M, int64_t numel,
-                               scalar_t* __restrict__ out) {
+// One chunk of at most kInlinePointers inputs. `carry` (numel sums in acc_t) links the chunks:
+// read when `carry_in`, written instead of `out` when `carry_out`.
+template <typename scalar_t, int VEC>
+__global__ void forward_kernel(InlineTable<const scalar_t*> xs, int K,
+                               const at::opmath_type<scalar_t>* __restrict__ w, bool per_sample,
+                               int64_t N, int64_t M, int64_t numel, scalar_t* __restrict__ out,
+                               at::opmath_type<scalar_t>* __restrict__ carry, bool carry_in,
+                               bool carry_out) {
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t num_vectors = numel / VEC;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
@@ -79,36 +78,47 @@ __global__ void forward_kernel(XTable xs, int K, const at::opmath_type<scalar_t>
     const int64_t n = per_sample ? offset / M : 0;  // M % VEC == 0 when VEC > 1 and per_sample
     acc_t acc[VEC];
 #pragma unroll
-    for (int i = 0; i < VEC; ++i) acc[i] = 0;
+    for (int i = 0; i < VEC; ++i) acc[i] = carry_in ? carry[offset + i] : acc_t(0);
     for (int k = 0; k < K; ++k) {
       const acc_t wk = weight_at(w, per_sample, N, k, n);
       const Vector<scalar_t, VEC> x = load<scalar_t, VEC>(xs[k] + offset);
 #pragma unroll
       for (int i = 0; i < VEC; ++i) acc[i] += wk * static_cast<acc_t>(x.v[i]);
     }
-    Vector<scalar_t, VEC> y;
+    if (carry_out) {
 #pragma unroll
-    for (int i = 0; i < VEC; ++i) y.v[i] = static_cast<scalar_t>(acc[i]);
-    store<scalar_t, VEC>(out + offset, y);
+      for (int i = 0; i < VEC; ++i) carry[offset + i] = acc[i];
+    } else {
+      Vector<scalar_t, VEC> y;
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) y.v[i] = static_cast<scalar_t>(acc[i]);
+      store<scalar_t, VEC>(out + offset, y);
+    }
   }
   // The tail that does not fill a vector (only when numel % VEC != 0).
   if (blockIdx.x == 0 && threadIdx.x < numel - num_vectors * VEC) {
     const int64_t offset = num_vectors * VEC + threadIdx.x;
     const int64_t n = per_sample ? offset / M : 0;
-    acc_t acc = 0;
+    acc_t acc = carry_in ? carry[offset] : acc_t(0);
     for (int k = 0; k < K; ++k) acc += weight_at(w, per_sample, N, k, n) * static_cast<acc_t>(xs[k][offset]);
-    out[offset] = static_cast<scalar_t>(acc);
+    if (carry_out) {
+      carry[offset] = acc;
+    } else {
+      out[offset] = static_cast<scalar_t>(acc);
+    }
   }
 }
 
 // ---- backward --------------------------------------------------------------------------
 
-template <typename scalar_t, int VEC, typename XTable, typename GTable>
+// One chunk of at most kInlinePointers inputs; `partials` points at the chunk's first column
+// of the (items, partials_stride) matrix of dot products.
+template <typename scalar_t, int VEC>
 __global__ void __launch_bounds__(kThreads)
-backward_kernel(const scalar_t* __restrict__ grad, XTable xs, GTable gxs, int K,
-                const at::opmath_type<scalar_t>* __restrict__ w, bool per_sample, int64_t N,
-                int64_t M, int64_t blocks_per_sample, bool want_inputs,
-                at::opmath_type<scalar_t>* __restrict__ partials) {
+backward_kernel(const scalar_t* __restrict__ grad, InlineTable<const scalar_t*> xs,
+                InlineTable<scalar_t*> gxs, int K, const at::opmath_type<scalar_t>* __restrict__ w,
+                bool per_sample, int64_t N, int64_t M, int64_t blocks_per_sample, bool want_inputs,
+                at::opmath_type<scalar_t>* __restrict__ partials, int64_t partials_stride) {
   using acc_t = at::opmath_type<scalar_t>;
   constexpr int kVectorsPerThread = kElementsPerThread / VEC;
   __shared__ acc_t warp_dots[kGroup][kWarps];
@@ -180,7 +190,7 @@ backward_kernel(const scalar_t* __restrict__ grad, XTable xs, GTable gxs, int K,
           acc_t total = 0;
 #pragma unroll
           for (int i = 0; i < kWarps; ++i) total += warp_dots[threadIdx.x][i];
-          partials[item * K + group_base + threadIdx.x] = total;
+          partials[item * partials_stride + group_base + threadIdx.x] = total;
         }
         __syncthreads();
       }
@@ -192,33 +202,22 @@ backward_kernel(const scalar_t* __restrict__ grad, XTable xs, GTable gxs, int K,
 
 bool aligned(const void* p, int bytes) { return reinterpret_cast<std::uintptr_t>(p) % bytes == 0; }
 
+// Pointers [begin, end) of `ptrs` as one launch's table.
 template <typename T>
-InlineTable<T> inline_table(const std::vector<T>& ptrs) {
+InlineTable<T> inline_table(const std::vector<T>& ptrs, int begin, int end) {
   InlineTable<T> table{};
-  for (size_t k = 0; k < ptrs.size(); ++k) table.ptr[k] = ptrs[k];
+  for (int k = begin; k < end; ++k) table.ptr[k - begin] = ptrs[k];
   return table;
 }
 
-// A device copy of a pointer table; the returned tensor must outlive the kernel's enqueueing
-// (the caching allocator keeps its memory ordered on the current stream after that).
-template <typename T>
-at::Tensor device_table(const std::vector<T>& ptrs, const at::Device& device) {
-  std::vector<int64_t> raw(ptrs.size());
-  for (size_t k = 0; k < ptrs.size(); ++k) raw[k] = reinterpret_cast<int64_t>(ptrs[k]);
-  at::Tensor host = at::from_blob(raw.data(), {static_cast<int64_t>(raw.size())}, at::kLong);
-  return host.to(device);  // synchronous from pageable memory, so `raw` may go out of scope
-}
-
-template <typename T>
-DeviceTable<T> as_table(const at::Tensor& table) {
-  return DeviceTable<T>{reinterpret_cast<const T*>(table.const_data_ptr<int64_t>())};
+int multiprocessors(const at::Device& device) {
+  return device_properties(device.index()).multiProcessorCount;
 }
 
 int forward_grid(int64_t work, const at::Device& device) {
-  int sms = 0;
-  C10_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device.index()));
   const int64_t blocks = ceil_div(work, kThreads);
-  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(blocks, int64_t{sms} * 8)));
+  return static_cast<int>(
+      std::max<int64_t>(1, std::min<int64_t>(blocks, int64_t{multiprocessors(device)} * 8)));
 }
 
 template <typename scalar_t>
@@ -237,22 +236,26 @@ void launch_forward(const Problem& p, at::Tensor& out) {
   scalar_t* y = out.mutable_data_ptr<scalar_t>();
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const int64_t N = p.num_samples, M = p.sample_size;
+  // Stream-ordered scratch from the caching allocator: no host synchronisation.
+  const at::Tensor carry = K > kInlinePointers
+                               ? at::empty({numel}, out.options().dtype(c10::CppTypeToScalarType<acc_t>::value))
+                               : at::Tensor();
+  acc_t* carry_ptr = carry.defined() ? carry.mutable_data_ptr<acc_t>() : nullptr;
+  const int grid = forward_grid(vectorizable ? numel / VEC : numel, out.device());
 
-  auto run = [&](auto table) {
+  for (int begin = 0; begin < K; begin += kInlinePointers) {
+    const int end = std::min(K, begin + kInlinePointers);
+    const auto table = inline_table(xs, begin, end);
+    const acc_t* w_chunk = w + (p.per_sample ? begin * N : begin);
+    const bool carry_in = begin > 0, carry_out = end < K;
     if (vectorizable) {
-      forward_kernel<scalar_t, VEC><<<forward_grid(numel / VEC, out.device()), kThreads, 0, stream>>>(
-          table, K, w, p.per_sample, N, M, numel, y);
+      forward_kernel<scalar_t, VEC><<<grid, kThreads, 0, stream>>>(
+          table, end - begin, w_chunk, p.per_sample, N, M, numel, y, carry_ptr, carry_in, carry_out);
     } else {
-      forward_kernel<scalar_t, 1><<<forward_grid(numel, out.device()), kThreads, 0, stream>>>(
-          table, K, w, p.per_sample, N, M, numel, y);
+      forward_kernel<scalar_t, 1><<<grid, kThreads, 0, stream>>>(
+          table, end - begin, w_chunk, p.per_sample, N, M, numel, y, carry_ptr, carry_in, carry_out);
     }
     C10_CUDA_KERNEL_LAUNCH_CHECK();
-  };
-  if (K <= kInlinePointers) {
-    run(inline_table(xs));
-  } else {
-    const at::Tensor table = device_table(xs, out.device());
-    run(as_table<const scalar_t*>(table));
   }
 }
 
@@ -288,22 +291,22 @@ void launch_backward(const Problem& p, const at::Tensor& grad, std::vector<at::T
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const int64_t N = p.num_samples, M = p.sample_size, bps = p.blocks_per_sample();
 
-  auto run = [&](auto x_table, auto g_table) {
+  for (int begin = 0; begin < K; begin += kInlinePointers) {
+    const int end = std::min(K, begin + kInlinePointers);
+    const auto x_table = inline_table(xs, begin, end);
+    const auto g_table = inline_table(gxs, begin, end);
+    const acc_t* w_chunk = w + (p.per_sample ? begin * N : begin);
+    acc_t* dots_chunk = dots != nullptr ? dots + begin : nullptr;
     if (vectorizable) {
       backward_kernel<scalar_t, VEC><<<static_cast<unsigned>(items), kThreads, 0, stream>>>(
-          g, x_table, g_table, K, w, p.per_sample, N, M, bps, want_inputs, dots);
+          g, x_table, g_table, end - begin, w_chunk, p.per_sample, N, M, bps, want_inputs,
+          dots_chunk, K);
     } else {
       backward_kernel<scalar_t, 1><<<static_cast<unsigned>(items), kThreads, 0, stream>>>(
-          g, x_table, g_table, K, w, p.per_sample, N, M, bps, want_inputs, dots);
+          g, x_table, g_table, end - begin, w_chunk, p.per_sample, N, M, bps, want_inputs,
+          dots_chunk, K);
     }
     C10_CUDA_KERNEL_LAUNCH_CHECK();
-  };
-  if (K <= kInlinePointers) {
-    run(inline_table(xs), inline_table(gxs));
-  } else {
-    const at::Tensor x_table = device_table(xs, grad.device());
-    const at::Tensor g_table = device_table(gxs, grad.device());
-    run(as_table<const scalar_t*>(x_table), as_table<scalar_t*>(g_table));
   }
 }
 

@@ -6,9 +6,14 @@ import torch
 from torch import nn
 
 from ..ops.activations import ACTIVATIONS, activation_of_module
-from ..ops.conv_bias_act import aten_convolution, check_convolution, conv_bias_act
+from ..ops.conv_bias_act import (ONEDNN_FROM, aten_convolution, check_convolution, conv_bias_act,
+                                 conv_output_numel)
 from ..ops.conv_norm_act import NORMS
 from .norm_act import normalize_and_activate
+
+# Output values from which eval mode folds the normalization into the convolution: the fold
+# pays for itself together with the one-call convolution of conv_bias_act.
+FOLD_FROM = ONEDNN_FROM
 
 
 class FusedConvNormAct(nn.Module):
@@ -41,10 +46,10 @@ class FusedConvNormAct(nn.Module):
     How it runs: the convolution is ATen's (oneDNN / cuDNN). With input statistics, they take
     one pass and normalize + activate another; backward fuses the activation's and the
     normalization's gradients into two passes. In eval mode with running statistics and no
-    autograd, the normalization is folded into the convolution (cached until a parameter or
-    running statistic changes); on CPU (float32, and bfloat16 where oneDNN supports it) the bias
-    and activation run in oneDNN's convolution epilogue, elsewhere in a single pass after the
-    convolution.
+    autograd, the normalization is folded into the convolution (from ``FOLD_FROM`` output
+    values; smaller maps run ATen's convolution, batch norm and the activation in place, as
+    eager does); on CPU (float32, and bfloat16 where oneDNN supports it) the bias and activation
+    run in oneDNN's convolution epilogue, elsewhere in a single pass after the convolution.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, *,
@@ -96,7 +101,6 @@ class FusedConvNormAct(nn.Module):
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
-        self._folded: tuple[tuple, torch.Tensor, torch.Tensor] | None = None
 
     @classmethod
     def from_modules(cls, conv: nn.Module, norm: nn.Module | None = None,
@@ -156,8 +160,10 @@ class FusedConvNormAct(nn.Module):
         if self.norm == "none":
             return conv_bias_act(input, self.weight, self.bias, activation=self.activation,
                                  negative_slope=self.negative_slope, **conv_args)
-        if self.track_running_stats and not self.training and not self._needs_autograd(input):
-            return self._folded_forward(input, conv_args)
+        if self._folds(input, conv_args):
+            weight, bias = self.folded_parameters()
+            return conv_bias_act(input, weight, bias, activation=self.activation,
+                                 negative_slope=self.negative_slope, **conv_args)
         check_convolution(input, self.weight, self.bias, self.groups, self.transposed)
         y = aten_convolution(input, self.weight, self.bias, **conv_args)
         return normalize_and_activate(self, y, self.norm_weight, self.norm_bias)
@@ -167,37 +173,27 @@ class FusedConvNormAct(nn.Module):
             input.requires_grad or any(p.requires_grad for p in self.parameters())
         )
 
-    def _folded_forward(self, input: torch.Tensor, conv_args: dict) -> torch.Tensor:
-        weight, bias = self.folded_parameters()
-        return conv_bias_act(input, weight, bias, activation=self.activation,
-                             negative_slope=self.negative_slope, **conv_args)
+    def _folds(self, input: torch.Tensor, conv_args: dict) -> bool:
+        """Whether this call folds the normalization into the convolution: eval mode with
+        running statistics, no autograd, and a map large enough that one convolution call with
+        the bias and activation in its epilogue repays computing the folded weights (which are
+        not cached: a cache cannot see edits through ``.data``, and the fold costs a few
+        microseconds beside a convolution of that size)."""
+        if self.training or not self.track_running_stats or self._needs_autograd(input):
+            return False
+        if input.dim() != 4 or isinstance(conv_args["padding"], str):
+            return True  # conv_bias_act gives the clear error or takes ATen's convolution
+        return conv_output_numel(input, self.weight, **conv_args) >= FOLD_FROM
 
     def folded_parameters(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The convolution weight and bias with the eval-mode normalization (running
-        statistics and affine parameters) folded in.
-
-        Cached; recomputed when a parameter or running statistic is modified (their version
-        counters or storage change), e.g. by an optimizer step or ``load_state_dict``.
-        """
+        statistics and affine parameters) folded in, computed from the current values."""
         if not self.track_running_stats:
             raise RuntimeError("folded_parameters needs running statistics (track_running_stats)")
-        tensors = (self.weight, self.bias, self.norm_weight, self.norm_bias, self.running_mean,
-                   self.running_var)
-        if torch.compiler.is_compiling():  # the fold becomes part of the graph: no cache to key
-            return fold_batch_norm(*tensors, self.eps, self.transposed, self.groups)
-        key = tuple((t._version, t.data_ptr(), t.dtype, t.device) if t is not None else None
-                    for t in tensors)
-        if self._folded is None or self._folded[0] != key:
-            with torch.no_grad():
-                weight, bias = fold_batch_norm(self.weight, self.bias, self.norm_weight,
-                                               self.norm_bias, self.running_mean, self.running_var,
-                                               self.eps, self.transposed, self.groups)
-            self._folded = (key, weight, bias)
-        return self._folded[1], self._folded[2]
-
-    def _apply(self, fn, recurse=True):
-        self._folded = None  # .to(), .cuda(), .half() ... make new tensors
-        return super()._apply(fn, recurse)
+        with torch.no_grad():
+            return fold_batch_norm(self.weight, self.bias, self.norm_weight, self.norm_bias,
+                                   self.running_mean, self.running_var, self.eps, self.transposed,
+                                   self.groups)
 
     def extra_repr(self) -> str:
         kind = "ConvTranspose2d" if self.transposed else "Conv2d"

@@ -2,7 +2,8 @@
 
 Training, and anything oneDNN does not cover, runs ATen's convolution followed by one
 ``bias_act`` pass (:mod:`fusegen.ops.bias_act`), which has autograd. Inference on CPU runs one
-oneDNN call with the bias and activation in the convolution's epilogue:
+oneDNN call with the bias and activation in the convolution's epilogue (from ``ONEDNN_FROM``
+output values; smaller maps take ATen's convolution and the activation in place):
 
 ATen ships oneDNN's convolution with a fused element-wise post-op as
 ``torch.ops.mkldnn._convolution_pointwise`` (and ``_convolution_transpose_pointwise``), the
@@ -26,8 +27,8 @@ from .activations import activation as activation_row
 from .bias_act import bias_act
 from .checks import check_float_tensor
 
-__all__ = ["ONEDNN_AVAILABLE", "ONEDNN_DTYPES", "aten_convolution", "can_use_onednn",
-           "check_convolution", "conv_bias_act", "onednn_conv_bias_act"]
+__all__ = ["ONEDNN_AVAILABLE", "ONEDNN_DTYPES", "ONEDNN_FROM", "aten_convolution", "can_use_onednn",
+           "check_convolution", "conv_bias_act", "conv_output_numel", "onednn_conv_bias_act"]
 
 
 def conv_bias_act(
@@ -54,9 +55,15 @@ def conv_bias_act(
     act = activation_row(activation)
     check_convolution(input, weight, bias, groups, transposed)
     if can_use_onednn(input, weight, bias, padding, activation):
-        return onednn_conv_bias_act(input, weight, bias, _pair(stride), _pair(padding),
-                                    _pair(dilation), groups, transposed, _pair(output_padding),
-                                    activation, negative_slope)
+        if conv_output_numel(input, weight, stride, padding, dilation, groups, transposed,
+                             output_padding) >= ONEDNN_FROM:
+            return onednn_conv_bias_act(input, weight, bias, _pair(stride), _pair(padding),
+                                        _pair(dilation), groups, transposed,
+                                        _pair(output_padding), activation, negative_slope)
+        # Small maps: oneDNN's pointwise call costs more to set up than the pass it saves.
+        y = aten_convolution(input, weight, bias, stride, padding, dilation, groups, transposed,
+                             output_padding)
+        return act.apply_in_place(y, negative_slope)
     fuse_bias = act.name != "none"
     y = aten_convolution(input, weight, None if fuse_bias else bias, stride, padding, dilation,
                          groups, transposed, output_padding)
@@ -92,6 +99,21 @@ def _pair(value):
     return (value, value) if isinstance(value, int) else tuple(value)
 
 
+def conv_output_numel(input, weight, stride, padding, dilation, groups: int, transposed: bool,
+                      output_padding) -> int:
+    """The number of values the convolution writes (integer padding; ATen checks the rest)."""
+    kernel = weight.shape[2:]
+    out_channels = weight.shape[1] * groups if transposed else weight.shape[0]
+    numel = input.shape[0] * out_channels
+    for size, k, s, p, d, op in zip(input.shape[2:], kernel, _pair(stride), _pair(padding),
+                                    _pair(dilation), _pair(output_padding)):
+        if transposed:
+            numel *= max(0, (size - 1) * s - 2 * p + d * (k - 1) + op + 1)
+        else:
+            numel *= max(0, (size + 2 * p - d * (k - 1) - 1) // s + 1)
+    return numel
+
+
 # --- the oneDNN path --------------------------------------------------------------------------
 
 
@@ -99,6 +121,11 @@ def _operators_present() -> bool:
     ops = torch.ops.mkldnn
     return hasattr(ops, "_convolution_pointwise") and hasattr(ops, "_convolution_transpose_pointwise")
 
+
+# Output values from which one oneDNN call with the bias and activation in its epilogue beats
+# ATen's convolution followed by the activation in place: below it, the pointwise operator's
+# setup costs more than the pass it saves (measured: benchmarks/README.md, "Eval blocks").
+ONEDNN_FROM = 1 << 16
 
 # Fixed for the process: whether this torch has oneDNN and the operators, and which dtypes
 # oneDNN runs on this CPU (bfloat16 needs AVX-512 BF16 / AMX class CPUs).
