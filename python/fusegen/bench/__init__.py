@@ -23,6 +23,10 @@ shared machine. A speed-up above 1 means fusegen is faster.
   (:mod:`.client_models`) -- training forward+backward and eval, at batch 1 to 64 and 32 to 256 px
   (:mod:`.fuse_cases`), against the model itself.
 
+* ``partial-conv``: :class:`fusegen.nn.PartialConvNormAct` (the masked convolution of
+  inpainting) against the eager formulation a user writes (two convolutions, rescale, bias, hole,
+  BatchNorm, activation), training forward+backward (:mod:`.partial_conv_cases`).
+
 ``compile=True`` adds ``torch.compile`` of the anchors (slow to compile on CPU);
 ``channels_last=True`` puts the models and inputs of ``conv``, ``gan-step`` and ``fuse`` (fused and
 anchors alike) in channels-last memory format.
@@ -39,7 +43,7 @@ from ..ops.weighted_sum import weighted_sum
 from ..tables import format_table
 from ..timing import interleaved_median_seconds
 
-SUITES = ("conv", "weighted-sum", "nlm", "gan-step", "ema", "fuse")
+SUITES = ("conv", "weighted-sum", "nlm", "gan-step", "ema", "fuse", "partial-conv")
 
 # pip packages of the optional anchors, by the name the rows use
 OPTIONAL_ANCHORS = {"OpenCV": ("cv2", "opencv-python-headless"),
@@ -251,8 +255,19 @@ def fuse_rows(device: torch.device, repeats: int, compile: bool = False,
     return rows
 
 
+def partial_conv_rows(device: torch.device, repeats: int, compile: bool = False,
+                      channels_last: bool = False) -> list[Row]:
+    """:class:`fusegen.nn.PartialConvNormAct` against the eager formulation, training forward +
+    backward, on the inpainting blocks of :mod:`.partial_conv_cases`."""
+    from .partial_conv_cases import CASES, train_steps
+
+    return [Row("partial-conv", case.name, "train fwd+bwd",
+                _timed(train_steps(case, device), device, repeats)) for case in CASES]
+
+
 RUNNERS = {"conv": conv_rows, "weighted-sum": weighted_sum_rows, "nlm": nlm_rows,
-           "gan-step": gan_step_rows, "ema": ema_rows, "fuse": fuse_rows}
+           "gan-step": gan_step_rows, "ema": ema_rows, "fuse": fuse_rows,
+           "partial-conv": partial_conv_rows}
 
 
 def run(suites=SUITES, device: str | torch.device = "cpu", repeats: int = 10,

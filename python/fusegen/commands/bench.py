@@ -21,7 +21,8 @@ def register(subparsers) -> None:
         "Suites: conv (Conv->BN->act blocks, train and eval), weighted-sum, nlm (against OpenCV "
         "and scikit-image where installed), gan-step (a whole DCGAN training step, fused vs "
         "unfused), ema (the generator's EMA update), fuse (fusegen.nn.fuse on CycleGAN, pix2pix, "
-        "ResNet, DnCNN and SRGAN networks, train and eval, against the models themselves).")
+        "ResNet, DnCNN and SRGAN networks, train and eval, against the models themselves), "
+        "partial-conv (the masked convolution blocks of inpainting against their eager formulation).")
     p.add_argument("suites", nargs="*", metavar="SUITE", default=[],
                    help=f"any of {', '.join(SUITES)} (default: all)")
     p.add_argument("--device", default="cpu", help="torch device to run on (default: cpu)")

@@ -5,7 +5,8 @@ from .fuse import fuse
 from .fuse_report import FuseReport
 from .nlm import NLMDenoise
 from .norm_act import FusedNormAct
+from .partial_conv import PartialConvNormAct
 from .unfuse import unfuse
 from .weighted_sum import WeightedSum
 
-__all__ = ["FuseReport", "FusedConvNormAct", "FusedNormAct", "NLMDenoise", "WeightedSum", "fuse", "unfuse"]
+__all__ = ["FuseReport", "FusedConvNormAct", "FusedNormAct", "NLMDenoise", "PartialConvNormAct", "WeightedSum", "fuse", "unfuse"]

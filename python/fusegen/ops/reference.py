@@ -104,3 +104,39 @@ def nlm_denoise(
     if image.dtype == torch.uint8:
         return result.round().clamp(0, 255).to(torch.uint8)
     return result.to(image.dtype)
+
+
+def partial_bias_act(input: torch.Tensor, count: torch.Tensor, bias: torch.Tensor | None, *,
+                     window: float, activation: str, negative_slope: float) -> torch.Tensor:
+    """The partial convolution's rescale (Liu et al. 2018) with torch's own functions:
+    ``act(input * window / count + bias)`` where ``count > 0``, ``act(0)`` where no valid
+    input reached the window (``count == 0``)."""
+    valid = count > 0
+    z = input * (window / torch.where(valid, count, torch.ones_like(count)))
+    if bias is not None:
+        z = z + bias.reshape((1, -1) + (1,) * (input.dim() - 2))
+    z = torch.where(valid, z, torch.zeros_like(z))
+    return ACTIVATIONS[activation](z, negative_slope)
+
+
+def partial_conv_norm_act(input: torch.Tensor, mask: torch.Tensor, conv: torch.nn.Conv2d,
+                          norm: torch.nn.Module | None, act: torch.nn.Module | None
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The eager formulation of a partial-convolution block with torch's modules: the
+    convolution of the input with its missing values zeroed, a second convolution of the mask
+    for the counts of valid inputs, the rescale, the bias, the hole set to 0, then the norm and
+    the activation. ``mask``: 1 where the input is valid, (N, 1, H, W) or (N, C_in, H, W).
+    Returns the output and the updated mask (1 where any valid input reached the window)."""
+    import torch.nn.functional as F
+
+    valid = mask.to(input.dtype)
+    x = torch.where(valid > 0, input, torch.zeros_like(input))
+    y = F.conv2d(x, conv.weight, None, conv.stride, conv.padding, conv.dilation)
+    ones = torch.ones((1, valid.shape[1]) + tuple(conv.kernel_size), dtype=input.dtype, device=input.device)
+    count = F.conv2d(valid, ones, None, conv.stride, conv.padding, conv.dilation)
+    window = float(ones.numel())
+    z = partial_bias_act(y, count, conv.bias, window=window, activation="none", negative_slope=0.0)
+    if norm is not None:
+        z = norm(z)
+    out = act(z) if act is not None else z
+    return out, (count > 0).to(input.dtype)
