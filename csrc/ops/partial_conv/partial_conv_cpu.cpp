@@ -15,12 +15,52 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <vector>
 
 namespace fusegen::partial_conv {
 namespace {
 
 // Planes per task: about 32k values a task, at least one plane.
 int64_t grain_of(int64_t S) { return std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(S, 1)); }
+
+// The ratios of one mask plane (window_ratio), recomputed only when the plane changes: the C
+// channels of a sample share one plane when the mask has one channel.
+template <typename acc_t>
+class RatioPlane {
+ public:
+  RatioPlane(const acc_t* count, int64_t S, acc_t window) : count_(count), S_(S), window_(window), ratio_(S) {}
+
+  const acc_t* of(int64_t count_plane) {
+    if (count_plane != current_) {
+      const acc_t* c = count_ + count_plane * S_;
+      for (int64_t s = 0; s < S_; ++s) ratio_[s] = window_ratio(c[s], window_);
+      current_ = count_plane;
+    }
+    return ratio_.data();
+  }
+
+ private:
+  const acc_t* count_;
+  int64_t S_;
+  acc_t window_;
+  std::vector<acc_t> ratio_;
+  int64_t current_ = -1;
+};
+
+// Branch-free twins of rescale, rescale_grad and bias_grad_term (partial_conv_math.h) for
+// the vectorized loops: GCC keeps float comparisons as branches.
+template <typename acc_t>
+inline acc_t rescale_cpu(acc_t y, acc_t ratio, acc_t bias) {
+  return select_positive(ratio, y * ratio + bias, acc_t(0));
+}
+template <typename acc_t>
+inline acc_t rescale_grad_cpu(acc_t dz, acc_t ratio) {
+  return select_positive(ratio, dz * ratio, acc_t(0));
+}
+template <typename acc_t>
+inline acc_t bias_grad_term_cpu(acc_t dz, acc_t ratio) {
+  return select_positive(ratio, dz, acc_t(0));
+}
 
 template <typename scalar_t, Activation A>
 void forward_planes(const at::Tensor& y_t, const at::Tensor& count_t, const at::Tensor& bias_t,
@@ -33,14 +73,15 @@ void forward_planes(const at::Tensor& y_t, const at::Tensor& count_t, const at::
   const acc_t window = static_cast<acc_t>(p.window), slope = static_cast<acc_t>(p.act.negative_slope);
   const int64_t S = p.S, C = p.C;
   at::parallel_for(0, p.N * C, grain_of(S), [&](int64_t begin, int64_t end) {
+    RatioPlane<acc_t> ratios(count, S, window);
     for (int64_t plane = begin; plane < end; ++plane) {
       const acc_t b = bias[plane % C];
-      const acc_t* cnt = count + (p.count_per_channel ? plane : plane / C) * S;
-      const scalar_t* yp = y + plane * S;
-      scalar_t* op = out + plane * S;
+      const acc_t* __restrict__ ratio = ratios.of(p.count_per_channel ? plane : plane / C);
+      const scalar_t* __restrict__ yp = y + plane * S;
+      scalar_t* __restrict__ op = out + plane * S;
 #pragma omp simd
       for (int64_t s = 0; s < S; ++s) {
-        const acc_t z = rescale(to_acc<acc_t>(yp[s]), cnt[s], window, b);
+        const acc_t z = rescale_cpu(to_acc<acc_t>(yp[s]), ratio[s], b);
         op[s] = to_storage<scalar_t>(activate_cpu<A>(z, slope));
       }
     }
@@ -61,21 +102,28 @@ void backward_planes(const at::Tensor& g_t, const at::Tensor& y_t, const at::Ten
   const acc_t window = static_cast<acc_t>(p.window), slope = static_cast<acc_t>(p.act.negative_slope);
   const int64_t S = p.S, C = p.C;
   at::parallel_for(0, p.N * C, grain_of(S), [&](int64_t begin, int64_t end) {
+    RatioPlane<acc_t> ratios(count, S, window);
     for (int64_t plane = begin; plane < end; ++plane) {
       const acc_t b = bias[plane % C];
-      const acc_t* cnt = count + (p.count_per_channel ? plane : plane / C) * S;
-      const scalar_t* yp = y + plane * S;
-      const scalar_t* gp = g + plane * S;
-      scalar_t* gyp = grad_y + plane * S;
-      acc_t sum = 0;
-#pragma omp simd reduction(+ : sum)
+      const acc_t* __restrict__ ratio = ratios.of(p.count_per_channel ? plane : plane / C);
+      const scalar_t* __restrict__ yp = y + plane * S;
+      const scalar_t* __restrict__ gp = g + plane * S;
+      scalar_t* __restrict__ gyp = grad_y + plane * S;
       for (int64_t s = 0; s < S; ++s) {
-        const acc_t z = rescale(to_acc<acc_t>(yp[s]), cnt[s], window, b);
+        const acc_t z = rescale_cpu(to_acc<acc_t>(yp[s]), ratio[s], b);
         const acc_t dz = chain_grad_cpu<A>(z, to_acc<acc_t>(gp[s]), slope);
-        gyp[s] = to_storage<scalar_t>(rescale_grad(dz, cnt[s], window));
-        sum += bias_grad_term(dz, cnt[s]);
+        gyp[s] = to_storage<scalar_t>(rescale_grad_cpu(dz, ratio[s]));
       }
-      if (bias_sums != nullptr) bias_sums[plane] = sum;
+      if (bias_sums != nullptr) {
+        // A second, read-only pass: float sums stay in a fixed order (GCC does not reorder a
+        // float reduction to vectorize it), and they are needed only when the bias trains.
+        double sum = 0;
+        for (int64_t s = 0; s < S; ++s) {
+          const acc_t z = rescale_cpu(to_acc<acc_t>(yp[s]), ratio[s], b);
+          sum += bias_grad_term_cpu(chain_grad_cpu<A>(z, to_acc<acc_t>(gp[s]), slope), ratio[s]);
+        }
+        bias_sums[plane] = static_cast<acc_t>(sum);
+      }
     }
   });
 }

@@ -36,7 +36,7 @@ forward_kernel(const scalar_t* __restrict__ y, const at::opmath_type<scalar_t>* 
   const acc_t b = bias[plane % C];
   const acc_t* cnt = count + (count_per_channel ? plane : plane / C) * S;
   for (int64_t s = threadIdx.x; s < S; s += kThreads) {
-    const acc_t z = rescale(static_cast<acc_t>(y[plane * S + s]), cnt[s], window, b);
+    const acc_t z = rescale(static_cast<acc_t>(y[plane * S + s]), window_ratio(cnt[s], window), b);
     out[plane * S + s] = static_cast<scalar_t>(activate<A>(z, slope));
   }
 }
@@ -57,10 +57,11 @@ backward_kernel(const scalar_t* __restrict__ g, const scalar_t* __restrict__ y,
   acc_t sum = 0;
   for (int64_t s = threadIdx.x; s < S; s += kThreads) {
     const int64_t i = plane * S + s;
-    const acc_t z = rescale(static_cast<acc_t>(y[i]), cnt[s], window, b);
+    const acc_t ratio = window_ratio(cnt[s], window);
+    const acc_t z = rescale(static_cast<acc_t>(y[i]), ratio, b);
     const acc_t dz = chain_grad<A>(z, static_cast<acc_t>(g[i]), slope);
-    grad_y[i] = static_cast<scalar_t>(rescale_grad(dz, cnt[s], window));
-    sum += bias_grad_term(dz, cnt[s]);
+    grad_y[i] = static_cast<scalar_t>(rescale_grad(dz, ratio));
+    sum += bias_grad_term(dz, ratio);
   }
   if (bias_sums == nullptr) return;
   for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_down_sync(0xffffffffu, sum, offset);
