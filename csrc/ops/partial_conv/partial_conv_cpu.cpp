@@ -62,28 +62,34 @@ inline acc_t bias_grad_term_cpu(acc_t dz, acc_t ratio) {
   return select_positive(ratio, dz, acc_t(0));
 }
 
+// Calls body(plane, ratio, bias) for every (sample, channel) plane of S values, the threads
+// splitting the planes; ratio points at the plane's S ratios.
+template <typename acc_t, typename Body>
+void for_each_plane(const Problem& p, const acc_t* count, const acc_t* bias, Body&& body) {
+  at::parallel_for(0, p.N * p.C, grain_of(p.S), [&](int64_t begin, int64_t end) {
+    RatioPlane<acc_t> ratios(count, p.S, static_cast<acc_t>(p.window));
+    for (int64_t plane = begin; plane < end; ++plane) {
+      body(plane, ratios.of(p.count_per_channel ? plane : plane / p.C), bias[plane % p.C]);
+    }
+  });
+}
+
 template <typename scalar_t, Activation A>
 void forward_planes(const at::Tensor& y_t, const at::Tensor& count_t, const at::Tensor& bias_t,
                     const Problem& p, at::Tensor& out_t) {
   using acc_t = at::opmath_type<scalar_t>;
   const scalar_t* y = y_t.const_data_ptr<scalar_t>();
-  const acc_t* count = count_t.const_data_ptr<acc_t>();
-  const acc_t* bias = bias_t.const_data_ptr<acc_t>();
   scalar_t* out = out_t.mutable_data_ptr<scalar_t>();
-  const acc_t window = static_cast<acc_t>(p.window), slope = static_cast<acc_t>(p.act.negative_slope);
-  const int64_t S = p.S, C = p.C;
-  at::parallel_for(0, p.N * C, grain_of(S), [&](int64_t begin, int64_t end) {
-    RatioPlane<acc_t> ratios(count, S, window);
-    for (int64_t plane = begin; plane < end; ++plane) {
-      const acc_t b = bias[plane % C];
-      const acc_t* __restrict__ ratio = ratios.of(p.count_per_channel ? plane : plane / C);
-      const scalar_t* __restrict__ yp = y + plane * S;
-      scalar_t* __restrict__ op = out + plane * S;
+  const acc_t slope = static_cast<acc_t>(p.act.negative_slope);
+  const int64_t S = p.S;
+  for_each_plane(p, count_t.const_data_ptr<acc_t>(), bias_t.const_data_ptr<acc_t>(),
+                 [&](int64_t plane, const acc_t* __restrict__ ratio, acc_t b) {
+    const scalar_t* __restrict__ yp = y + plane * S;
+    scalar_t* __restrict__ op = out + plane * S;
 #pragma omp simd
-      for (int64_t s = 0; s < S; ++s) {
-        const acc_t z = rescale_cpu(to_acc<acc_t>(yp[s]), ratio[s], b);
-        op[s] = to_storage<scalar_t>(activate_cpu<A>(z, slope));
-      }
+    for (int64_t s = 0; s < S; ++s) {
+      const acc_t z = rescale_cpu(to_acc<acc_t>(yp[s]), ratio[s], b);
+      op[s] = to_storage<scalar_t>(activate_cpu<A>(z, slope));
     }
   });
 }
@@ -95,35 +101,29 @@ void backward_planes(const at::Tensor& g_t, const at::Tensor& y_t, const at::Ten
   using acc_t = at::opmath_type<scalar_t>;
   const scalar_t* g = g_t.const_data_ptr<scalar_t>();
   const scalar_t* y = y_t.const_data_ptr<scalar_t>();
-  const acc_t* count = count_t.const_data_ptr<acc_t>();
-  const acc_t* bias = bias_t.const_data_ptr<acc_t>();
   scalar_t* grad_y = grad_y_t.mutable_data_ptr<scalar_t>();
   acc_t* bias_sums = bias_sums_t.defined() ? bias_sums_t.mutable_data_ptr<acc_t>() : nullptr;
-  const acc_t window = static_cast<acc_t>(p.window), slope = static_cast<acc_t>(p.act.negative_slope);
-  const int64_t S = p.S, C = p.C;
-  at::parallel_for(0, p.N * C, grain_of(S), [&](int64_t begin, int64_t end) {
-    RatioPlane<acc_t> ratios(count, S, window);
-    for (int64_t plane = begin; plane < end; ++plane) {
-      const acc_t b = bias[plane % C];
-      const acc_t* __restrict__ ratio = ratios.of(p.count_per_channel ? plane : plane / C);
-      const scalar_t* __restrict__ yp = y + plane * S;
-      const scalar_t* __restrict__ gp = g + plane * S;
-      scalar_t* __restrict__ gyp = grad_y + plane * S;
+  const acc_t slope = static_cast<acc_t>(p.act.negative_slope);
+  const int64_t S = p.S;
+  for_each_plane(p, count_t.const_data_ptr<acc_t>(), bias_t.const_data_ptr<acc_t>(),
+                 [&](int64_t plane, const acc_t* __restrict__ ratio, acc_t b) {
+    const scalar_t* __restrict__ yp = y + plane * S;
+    const scalar_t* __restrict__ gp = g + plane * S;
+    scalar_t* __restrict__ gyp = grad_y + plane * S;
+    for (int64_t s = 0; s < S; ++s) {
+      const acc_t z = rescale_cpu(to_acc<acc_t>(yp[s]), ratio[s], b);
+      const acc_t dz = chain_grad_cpu<A>(z, to_acc<acc_t>(gp[s]), slope);
+      gyp[s] = to_storage<scalar_t>(rescale_grad_cpu(dz, ratio[s]));
+    }
+    if (bias_sums != nullptr) {
+      // A second, read-only pass: float sums stay in a fixed order (GCC does not reorder a
+      // float reduction to vectorize it), and they are needed only when the bias trains.
+      double sum = 0;
       for (int64_t s = 0; s < S; ++s) {
         const acc_t z = rescale_cpu(to_acc<acc_t>(yp[s]), ratio[s], b);
-        const acc_t dz = chain_grad_cpu<A>(z, to_acc<acc_t>(gp[s]), slope);
-        gyp[s] = to_storage<scalar_t>(rescale_grad_cpu(dz, ratio[s]));
+        sum += bias_grad_term_cpu(chain_grad_cpu<A>(z, to_acc<acc_t>(gp[s]), slope), ratio[s]);
       }
-      if (bias_sums != nullptr) {
-        // A second, read-only pass: float sums stay in a fixed order (GCC does not reorder a
-        // float reduction to vectorize it), and they are needed only when the bias trains.
-        double sum = 0;
-        for (int64_t s = 0; s < S; ++s) {
-          const acc_t z = rescale_cpu(to_acc<acc_t>(yp[s]), ratio[s], b);
-          sum += bias_grad_term_cpu(chain_grad_cpu<A>(z, to_acc<acc_t>(gp[s]), slope), ratio[s]);
-        }
-        bias_sums[plane] = static_cast<acc_t>(sum);
-      }
+      bias_sums[plane] = static_cast<acc_t>(sum);
     }
   });
 }
