@@ -14,8 +14,8 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Modu
 
     Generative models (``DCGAN`` -- with its generator's EMA weights --, ``ConvVAE``) have
     ``.sample(n, labels=None, generator=None)`` returning (n, C, H, W) images in [0, 1];
-    restoration models (``DnCNN``) have ``.denoise(x)``. Raises ``OSError`` for a missing or
-    unreadable file.
+    restoration models (``DnCNN``) have ``.denoise(x)``; an ``InpaintingUNet`` has
+    ``.inpaint(image, mask)``. Raises ``OSError`` for a missing or unreadable file.
     """
     # Imported here so that ``import fusegen`` stays light (no models, trainer or tqdm).
     from .models.registry import build_model

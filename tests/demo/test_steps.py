@@ -38,3 +38,21 @@ def test_the_demo_step_fine_tunes_and_compares(pre, tmp_path):
     assert "transfer" in tuned and "transfer" not in scratch
     with pytest.raises(ValueError, match="fine-tunes a DnCNN, not a dcgan"):
         step_transfer(pre["gan"], tmp_path)
+
+
+def test_the_inpainting_demo_step_trains_fills_and_compares(tmp_path):
+    import importlib.util
+
+    pytest.importorskip("skimage")
+    from fusegen.demo import DemoSizes
+    from fusegen.demo.inpainting import step_inpaint
+
+    result = step_inpaint(tmp_path, "cpu", DemoSizes.quick(), size=64)
+    assert result["steps"] == 2 and 0.05 <= result["hole_fraction"] <= 0.4
+    assert 10 < result["psnr_fusegen_db"] < 60 and result["psnr_fusegen_holes_db"] < result["psnr_fusegen_db"]
+    if importlib.util.find_spec("cv2") is not None:  # optional: the comparison with OpenCV's Telea
+        assert 10 < result["psnr_telea_db"] < 60
+    else:
+        assert "psnr_telea_db" not in result
+    assert (tmp_path / "inpaint-camera.png").is_file() and (tmp_path / "inpaint" / "last.pt").is_file()
+    assert json.dumps(result)

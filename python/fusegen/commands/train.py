@@ -1,9 +1,14 @@
-"""``fusegen train {gan,vae,dncnn}``: train a model, with checkpoints, sample grids and resume."""
+"""``fusegen train {gan,vae,dncnn,inpaint}``: train a model, with checkpoints, sample grids and resume."""
 
 from __future__ import annotations
 
 import argparse
 import json
+
+# The inpainting defaults as the help shows them: fusegen.train.recipes.INPAINT_DEFAULTS (a test
+# checks they agree; importing the trainer here would slow every fusegen command down).
+INPAINT_HELP = {"batch_size": 16, "lr": "1e-3", "width": 16, "depth": 5, "patch_size": 64, "fill": "biharmonic"}
+MASK_KINDS = ("strokes", "pixels", "boxes")  # fusegen.data.MASK_KINDS
 
 
 def _sigma(text: str) -> float | tuple[float, float]:
@@ -27,14 +32,14 @@ def _classes(text: str) -> list[str]:
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "train", help="train a GAN, VAE or DnCNN denoiser",
+        "train", help="train a GAN, VAE, DnCNN denoiser or inpainting U-Net",
         description="Train a model; writes OUT/last.pt (resumable), OUT/best.pt (best validation "
                     "metric) and OUT/samples/*.png. Run under torchrun for several processes.")
-    p.add_argument("kind", choices=["dcgan", "vae", "dncnn", "gan"],
-                   help="the model to train: dcgan, vae or dncnn (gan: another name for dcgan)")
+    p.add_argument("kind", choices=["dcgan", "vae", "dncnn", "inpaint", "gan"],
+                   help="the model to train: dcgan, vae, dncnn or inpaint (gan: another name for dcgan)")
     p.add_argument("--data", default=None,
-                   help="digits, faces, a folder of images or an IDX images file; for dncnn also "
-                        "'photos' (default: digits for gan/vae, photos for dncnn)")
+                   help="digits, faces, a folder of images or an IDX images file; for dncnn and "
+                        "inpaint also 'photos' (default: digits for gan/vae, photos for dncnn/inpaint)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--steps", type=int, default=1000, help="total training steps (default 1000)")
     p.add_argument("--conditional", action="store_true", help="condition on the data's class labels")
@@ -45,8 +50,10 @@ def register(subparsers) -> None:
                    help="gan/vae image size (default 32, or that of --init/--resume)")
     p.add_argument("--channels", type=int, default=None, choices=[1, 3],
                    help="1 grayscale (default, or that of --init/--resume), 3 colour")
-    p.add_argument("--batch-size", type=int, default=None, help="per process (default 64; dncnn 32)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default 2e-4 gan, 1e-3 vae/dncnn)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help=f"per process (default 64; dncnn 32; inpaint {INPAINT_HELP['batch_size']})")
+    p.add_argument("--lr", type=float, default=None,
+                   help=f"learning rate (default 2e-4 gan, 1e-3 vae/dncnn, {INPAINT_HELP['lr']} inpaint)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--resume", default=None, metavar="CKPT", help="continue exactly from this last.pt")
@@ -68,7 +75,9 @@ def register(subparsers) -> None:
     g = p.add_argument_group("model options (left out: those of --init's or --resume's checkpoint, "
                              "else the defaults)")
     g.add_argument("--latent-dim", type=int, default=None, help="gan (100) / vae (16) latent size")
-    g.add_argument("--width", type=int, default=None, help="feature channels (gan/dncnn 64, vae 32)")
+    g.add_argument("--width", type=int, default=None,
+                   help=f"feature channels (gan/dncnn 64, vae 32, inpaint {INPAINT_HELP['width']}: its full-resolution "
+                        "and first stride-2 levels)")
     g.add_argument("--spectral-norm", action="store_true", default=None,
                    help="gan: spectral norm in the discriminator")
     g.add_argument("--ema-decay", type=float, default=0.999, help="gan: generator EMA decay")
@@ -76,19 +85,30 @@ def register(subparsers) -> None:
                    help="gan: weight of the mode-seeking term against one image per class "
                         "(Mao et al. 2019; 0.3 on the digits); default 0: none")
     g.add_argument("--beta", type=float, default=None, help="vae: weight of the KL term (default 1)")
-    g.add_argument("--depth", type=int, default=None, help="dncnn: number of layers (default 17)")
+    g.add_argument("--depth", type=int, default=None,
+                   help=f"dncnn: number of layers (default 17); inpaint: stride-2 levels "
+                        f"(default {INPAINT_HELP['depth']})")
     g.add_argument("--sigma", type=_sigma, default=25.0, help="dncnn: noise level (0..255), or a range 0-55")
-    g.add_argument("--patch-size", type=int, default=40, help="dncnn: training patch size")
+    g.add_argument("--patch-size", type=int, default=None,
+                   help=f"dncnn/inpaint: training patch size (default 40 dncnn, "
+                        f"{INPAINT_HELP['patch_size']} inpaint: a multiple of 2**depth)")
+    g.add_argument("--fill", default=None, choices=["biharmonic", "none"],
+                   help=f"inpaint: the network corrects a smooth biharmonic-like fill of the holes "
+                        f"(biharmonic), or predicts the pixels alone, as Liu et al.'s (none); default "
+                        f"{INPAINT_HELP['fill']}, or that of --init/--resume")
+    g.add_argument("--mask-kind", default="mixed", choices=["mixed", *MASK_KINDS],
+                   help="inpaint: the holes of training and validation: free-form strokes, missing "
+                        "pixels, boxes, or mixed (default: each mask one of the three at random)")
     t = p.add_argument_group("transfer learning (fine-tuning)")
     t.add_argument("--init", metavar="CKPT", default=None,
                    help="start from this checkpoint's weights (those whose name and shape fit; the "
                         "rest is reported and trained from scratch)")
     t.add_argument("--freeze", type=int, default=None, metavar="N",
-                   help="freeze the first N blocks (gan: of the discriminator, FreezeD; vae: of the "
-                        "encoder; dncnn: from the input), batch norm statistics included")
+                   help="freeze the first N blocks (gan: of the discriminator, FreezeD; vae, inpaint: of "
+                        "the encoder; dncnn: from the input), batch norm statistics included")
     t.add_argument("--freeze-part", default=None, choices=["discriminator", "generator", "encoder", "decoder"],
                    help="which part --freeze counts blocks in (gan: discriminator or generator; "
-                        "vae: encoder or decoder)")
+                        "vae, inpaint: encoder or decoder)")
     t.add_argument("--backbone-lr", type=float, default=None, metavar="LR",
                    help="learning rate of the pre-trained layers (default: --lr, which then applies "
                         "to the new, re-shaped layers)")
@@ -98,7 +118,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..train import train
 
-    data = args.data or ("photos" if args.kind == "dncnn" else "digits")
+    data = args.data or ("photos" if args.kind in ("dncnn", "inpaint") else "digits")
     summary = train(
         args.kind, data, args.out, args.steps, conditional=args.conditional,
         image_size=args.image_size, channels=args.channels, batch_size=args.batch_size, lr=args.lr,
@@ -108,7 +128,9 @@ def run(args: argparse.Namespace) -> int:
         progress=args.progress, latent_dim=args.latent_dim, width=args.width,
         spectral_norm=args.spectral_norm, ema_decay=args.ema_decay, mode_seeking=args.mode_seeking,
         beta=args.beta, depth=args.depth,
-        sigma=args.sigma, patch_size=args.patch_size, classes=args.classes, init=args.init,
+        sigma=args.sigma, patch_size=args.patch_size, mask_kind=args.mask_kind, fill=args.fill,
+        classes=args.classes,
+        init=args.init,
         freeze=args.freeze, freeze_part=args.freeze_part, backbone_lr=args.backbone_lr,
     )
     if summary["checkpoint"]:  # process 0 under torchrun

@@ -6,6 +6,9 @@
 * :func:`idx_dataset` -- MNIST-format IDX files;
 * :class:`NoisyPairs` and :func:`extract_patches` -- noisy/clean pairs for denoisers;
 * :func:`add_noise` -- Gaussian noise on the 0-255 scale; :func:`read_image` / :func:`write_image`.
+* :func:`random_masks` -- hole masks for inpainting (strokes, pixels, boxes); :func:`read_mask` /
+  :func:`write_mask`; :class:`MaskedPatches` and :class:`MaskedImages` -- images with holes to
+  train and evaluate inpainting models on.
 * :func:`load_dataset` -- any of the first four by name or path (what ``fusegen train --data`` takes).
 
 Images are float32 tensors (N, C, H, W) with values in [0, 1].
@@ -21,6 +24,8 @@ from .dataset import ImageDataset, resize_square, to_channels
 from .denoising import NoisyPairs, extract_patches
 from .grid import make_grid, save_grid
 from .files import idx_dataset, image_folder, read_idx, read_image, write_image
+from .inpainting import MaskedImages, MaskedPatches
+from .masks import MASK_FRACTIONS, MASK_KINDS, random_masks, read_mask, write_mask
 from .noise import add_noise
 
 BUILTIN = {"digits": digits, "faces": faces}
@@ -43,6 +48,8 @@ def load_dataset(source: str | os.PathLike, image_size: int = 32, channels: int 
     raise OSError(f"{source}: no such data set, folder or IDX file (built in: {', '.join(BUILTIN)})")
 
 
-__all__ = ["BUILTIN", "ImageDataset", "add_noise", "NoisyPairs", "PHOTOS", "digits", "extract_patches", "faces",
-           "idx_dataset", "image_folder", "load_dataset", "make_grid", "photo", "read_idx", "read_image",
-           "resize_square", "save_grid", "to_channels", "write_image"]
+__all__ = ["BUILTIN", "ImageDataset", "MASK_FRACTIONS", "MASK_KINDS", "MaskedImages",
+           "MaskedPatches", "add_noise", "NoisyPairs", "PHOTOS", "digits",
+           "extract_patches", "faces", "idx_dataset", "image_folder", "load_dataset", "make_grid", "photo",
+           "random_masks", "read_idx", "read_image", "read_mask", "resize_square", "save_grid", "to_channels",
+           "write_image", "write_mask"]

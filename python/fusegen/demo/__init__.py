@@ -1,11 +1,12 @@
 """The end-to-end demo behind ``fusegen demo`` / ``make demo``.
 
 Each step (one module each: :mod:`.kernels`, :mod:`.generation`, :mod:`.denoising`,
-:mod:`.transfer`, :mod:`.ensemble`, :mod:`.active`) prints what it does and returns a dictionary
-for the report, which :func:`run` writes as JSON (``report.json``) and as a short markdown
-summary (``report.md``) to the output folder, next to the PNG images the steps make. On data the
-package reaches offline, it trains a conditional DCGAN on digits and a small DnCNN, compares
-DnCNN with NLM, measures the GAN's distance to the real digits, adapts the DnCNN to a new noise
+:mod:`.inpainting`, :mod:`.transfer`, :mod:`.ensemble`, :mod:`.active`) prints what it does and
+returns a dictionary for the report, which :func:`run` writes as JSON (``report.json``) and as a
+short markdown summary (``report.md``) to the output folder, next to the PNG images the steps
+make. On data the package reaches offline, it trains a conditional DCGAN on digits and a small
+DnCNN, compares DnCNN with NLM, measures the GAN's distance to the real digits, fills holes in a
+photo with a small inpainting model beside OpenCV's Telea, adapts the DnCNN to a new noise
 level, combines models in ensembles and runs an active-learning loop: a few minutes on a 2-core
 CPU with the default :class:`DemoSizes`.
 """
@@ -22,6 +23,7 @@ from .active import step_active
 from .denoising import step_denoise_compare, step_dncnn
 from .ensemble import step_ensemble
 from .generation import step_gan, step_metrics
+from .inpainting import step_inpaint
 from .kernels import step_fused_vs_eager, step_info, step_nlm, step_weighted_sum
 from .report import markdown_report
 from .sizes import DemoSizes
@@ -51,6 +53,8 @@ def run(out_dir: str | os.PathLike, device: str = "cpu", sizes: DemoSizes | None
     report["dncnn"] = step_dncnn(out, device, sizes)
     print("\n== NLM vs DnCNN on an unseen photo")
     report["denoise"] = step_denoise_compare(out, device)
+    print("\n== inpainting: holes in an unseen photo, fusegen vs OpenCV")
+    report["inpaint"] = step_inpaint(out, device, sizes)
     print("\n== transfer learning: the DnCNN adapted to sigma 50 (fusegen.transfer)")
     report["transfer"] = step_transfer(out / "dncnn" / "best.pt", out, device=device,
                                        steps=sizes.transfer_steps)

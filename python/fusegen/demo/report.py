@@ -28,6 +28,12 @@ def markdown_report(report: dict[str, Any]) -> str:
         lines += [f"- Camera at sigma 25: noisy {c['psnr_noisy_db']:.2f} dB, NLM {c['psnr_nlm_db']:.2f} dB, "
                   f"DnCNN {c['psnr_dncnn_db']:.2f} dB (self-ensemble {c['psnr_dncnn_self_ensemble_db']:.2f} dB) "
                   f"![clean, noisy, NLM, DnCNN](denoise-camera.png)"]
+    if "inpaint" in report:
+        i = report["inpaint"]
+        telea = f", OpenCV Telea {i['psnr_telea_db']:.2f} dB" if "psnr_telea_db" in i else ""
+        lines += [f"- Inpainting ({i['steps']} training steps): {i['mask']} over {i['hole_fraction']:.0%} of the "
+                  f"camera photo filled to {i['psnr_fusegen_db']:.2f} dB{telea} "
+                  f"![original, damaged, filled](inpaint-camera.png)"]
     if "transfer" in report:
         t = report["transfer"]
         lines += [f"- DnCNN adapted to sigma 50 in {t['steps']} steps: {t['psnr_finetuned_db']:.2f} dB on "

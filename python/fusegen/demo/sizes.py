@@ -31,10 +31,16 @@ class DemoSizes:
     active_rounds: int = 6
     active_learner_steps: int = 120
     transfer_steps: int = 20
+    inpaint_steps: int = 200
+    inpaint_width: int = 16
+    inpaint_depth: int = 4
+    inpaint_batch: int = 8
+    inpaint_patch: int = 64
 
     @classmethod
     def quick(cls) -> DemoSizes:
         """A few training steps per model: checks that every step runs, figures mean nothing."""
         return cls(gan_steps=4, gan_width=4, dncnn_steps=4, dncnn_depth=3, dncnn_width=4, dncnn_batch=4,
                    speed_size=16, speed_width=4, speed_batch=8, metrics_epochs=1, ensemble_samples=80,
-                   ensemble_vae_steps=2, active_rounds=1, active_learner_steps=5, transfer_steps=2)
+                   ensemble_vae_steps=2, active_rounds=1, active_learner_steps=5, transfer_steps=2,
+                   inpaint_steps=2, inpaint_width=4, inpaint_depth=2, inpaint_batch=2, inpaint_patch=16)

@@ -1,4 +1,5 @@
-"""Full-reference restoration metrics: PSNR and SSIM between restored images and references."""
+"""Full-reference restoration metrics: PSNR and SSIM between restored images and references,
+over whole images or over a region (e.g. the missing pixels of an inpainting)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,39 @@ def _image_pair(x: object, y: object) -> tuple[torch.Tensor, torch.Tensor, bool]
     return x.to(dtype), y.to(dtype), single
 
 
+def _region(region: object, shape: torch.Size, device: torch.device) -> torch.Tensor | None:
+    """``region`` checked (a bool tensor on ``device`` that broadcasts to the images' ``shape``),
+    expanded to ``shape`` with four axes, as :func:`_image_pair` gives the images."""
+    if region is None:
+        return None
+    if not isinstance(region, torch.Tensor):
+        raise TypeError(f"region must be a bool torch.Tensor or None, got {type(region).__name__}")
+    if region.dtype != torch.bool:
+        raise TypeError(f"region must be a bool tensor (True = pixels to score), got dtype {region.dtype}")
+    try:
+        fits = torch.broadcast_shapes(region.shape, shape) == shape
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(f"region must broadcast to the images' shape {tuple(shape)}, got {tuple(region.shape)}")
+    if region.device != device:
+        raise ValueError(f"region must be on the images' device {device}, got {region.device}")
+    region = region.expand(shape)
+    while region.dim() < 4:
+        region = region.unsqueeze(0)
+    return region
+
+
+def _region_mean(values: torch.Tensor, selected: torch.Tensor, what: str) -> torch.Tensor:
+    """The mean of each image's ``values`` (N, C, H, W) where ``selected`` (same shape) is True."""
+    count = selected.flatten(1).sum(1)
+    empty = (count == 0).nonzero().flatten()
+    if len(empty):
+        where = f" in image {int(empty[0])} of the batch" if len(values) > 1 else ""
+        raise ValueError(f"region selects no {what}{where}")
+    return torch.where(selected, values, 0).flatten(1).sum(1) / count
+
+
 def _check_range(data_range: float) -> float:
     if not (isinstance(data_range, (int, float)) and math.isfinite(data_range) and data_range > 0):
         raise ValueError(f"data_range must be a finite number > 0 (1.0 for images in [0, 1], "
@@ -40,7 +74,8 @@ def _check_range(data_range: float) -> float:
     return float(data_range)
 
 
-def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0,
+         region: torch.Tensor | None = None) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB, ``10 log10(data_range² / MSE)``, per image.
 
     Range (-inf, inf], inf for identical images; **higher is better** (about 30 dB and up is a
@@ -50,35 +85,58 @@ def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
         x: restored image(s), (H, W), (C, H, W) or a batch (N, C, H, W).
         y: reference image(s) of the same shape.
         data_range: span of the pixel values: 1.0 for [0, 1], 255 for 8-bit.
+        region: None to score every pixel, or a bool tensor that broadcasts to the images' shape,
+            True at the pixels to score: e.g. an inpainting mask (N, 1, H, W) scores the missing
+            pixels only. The MSE is then the mean over the selected values (each channel of a
+            selected pixel counts once). Every image must have a selected pixel.
 
     Returns:
         (N,) tensor for a batch, a 0-d tensor for one image.
     """
     data_range = _check_range(data_range)
+    shape = getattr(x, "shape", None)
     x, y, single = _image_pair(x, y)
-    mse = F.mse_loss(x, y, reduction="none").flatten(1).mean(1)
+    selected = _region(region, shape, x.device)
+    error = F.mse_loss(x, y, reduction="none")
+    if selected is None:
+        mse = error.flatten(1).mean(1)
+    else:
+        mse = _region_mean(error, selected, "pixel")
     out = 10 * torch.log10(data_range**2 / mse)  # mse == 0 gives inf, as it should
     return out[0] if single else out
 
 
-def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0,
+         region: torch.Tensor | None = None) -> torch.Tensor:
     """Structural similarity (Wang et al., 2004), per image, averaged over channels and pixels.
 
     Compares local means, contrasts and correlations in an 11x11 Gaussian window (sigma 1.5).
     Range [-1, 1], 1 for identical images; **higher is better**. Matches scikit-image's
     ``structural_similarity(..., gaussian_weights=True, sigma=1.5, use_sample_covariance=False)``:
-    the mean is over the pixels whose window lies fully inside the image.
+    the mean is over the pixels whose window lies fully inside the image, i.e. all but a border
+    of 5 pixels.
+
+    With a ``region``, the mean is over the selected pixels only, each with the SSIM of the window
+    centred on it (the window itself also sees pixels outside the region). Selected pixels in the
+    5-pixel border are left out, as they are without a region, so an all-True region gives the
+    plain SSIM: the score is the mean of scikit-image's SSIM map (``full=True``) over the selected
+    pixels at least 5 pixels inside the image.
 
     Args:
         x: restored image(s), (H, W), (C, H, W) or a batch (N, C, H, W); H and W at least 11.
         y: reference image(s) of the same shape.
         data_range: span of the pixel values: 1.0 for [0, 1], 255 for 8-bit.
+        region: None to score every pixel, or a bool tensor that broadcasts to the images' shape,
+            True at the pixels to score (e.g. an inpainting mask (N, 1, H, W): the missing pixels).
+            Every image must have a selected pixel outside the 5-pixel border.
 
     Returns:
         (N,) tensor for a batch, a 0-d tensor for one image.
     """
     data_range = _check_range(data_range)
+    shape = getattr(x, "shape", None)
     x, y, single = _image_pair(x, y)
+    selected = _region(region, shape, x.device)
     h, w = x.shape[-2:]
     if h < SSIM_WINDOW or w < SSIM_WINDOW:
         raise ValueError(f"ssim needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, "
@@ -89,7 +147,12 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
     vx, vy, vxy = mxx - mx * mx, myy - my * my, mxy - mx * my
     c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
     s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    out = s.flatten(1).mean(1)
+    if selected is None:
+        out = s.flatten(1).mean(1)
+    else:  # the map's pixel (i, j) is the image's (i + 5, j + 5)
+        border = SSIM_WINDOW // 2
+        inner = selected[..., border:h - border, border:w - border]
+        out = _region_mean(s, inner, f"pixel at least {border} pixels inside the image (ssim's border)")
     return out[0] if single else out
 
 

@@ -11,24 +11,40 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from ..atomic import remove_stale_temporaries
-from ..data import PHOTOS, ImageDataset, NoisyPairs, extract_patches, load_dataset, photo, read_image
+from ..data import (MASK_KINDS, PHOTOS, ImageDataset, MaskedImages, MaskedPatches, NoisyPairs,
+                    extract_patches, load_dataset, photo, read_image, resize_square)
 from ..data.files import IMAGE_SUFFIXES
-from ..models import DCGAN, ConvVAE, DnCNN
+from ..models import DCGAN, ConvVAE, DnCNN, InpaintingUNet
 from ..transfer.training import FineTune
 from .denoiser import DenoiserTask
 from .gan import GANTask
+from .inpainter import InpaintingTask
 from .trainer import Trainer, TrainSettings
 from .vae import VAETask
 
 # One name per model kind, the same as in checkpoints and fusegen.load.
-KINDS = ("dcgan", "vae", "dncnn")
+KINDS = ("dcgan", "vae", "dncnn", "inpaint")
 KIND_ALIASES = {"gan": "dcgan"}  # older scripts said "gan"
 # Scikit-image photographs DnCNN trains on by default; the rest (camera, coins, moon, ...)
 # stay unseen for evaluation.
 TRAIN_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "page", "text", "brick", "grass", "gravel")
 TEST_PHOTOS = tuple(p for p in PHOTOS if p not in TRAIN_PHOTOS)
+
+# Inpainting: the side of the images the model is made to fill (the held-out photographs are
+# scored at 256 x 256). Training masks are drawn at this size and cropped with their patches, so
+# that strokes and boxes have the widths they have on such images.
+INPAINT_MASK_SIZE = 256
+# The scales the training photographs are cut at: full size and halved, as the held-out ones are
+# about halved to reach 256 x 256 (the pilots did not compare this with full size alone).
+INPAINT_SCALES = (1.0, 0.5)
+# Validation: the held-out photographs at INPAINT_MASK_SIZE, with these many seeded masks per
+# photograph and mask kind, drawn from a seed other than the experiments' (0).
+INPAINT_VAL_MASKS, INPAINT_VAL_SEED = 4, 1
+# The defaults of `fusegen train inpaint` (the best measured recipe: experiments/inpaint).
+INPAINT_DEFAULTS = dict(width=16, depth=5, batch_size=16, lr=1e-3, patch_size=64, fill="biharmonic")
 
 
 def split(dataset: ImageDataset, val_fraction: float, seed: int) -> tuple[ImageDataset, ImageDataset | None]:
@@ -65,14 +81,53 @@ def denoising_pairs(source, channels: int, patch_size: int, sigma, val_fraction:
     return NoisyPairs(patches[order[n_val:]], sigma, seed=seed, augment=True), val
 
 
+def inpainting_data(source, channels: int, patch_size: int, mask_kind: str, val_fraction: float,
+                    seed: int) -> tuple[MaskedPatches, MaskedImages | None]:
+    """Training patches with random holes and a fixed validation set for an inpainting model.
+
+    ``"photos"``: patches of the training photographs at :data:`INPAINT_SCALES`, validated on
+    the held-out photographs (:data:`TEST_PHOTOS`) at :data:`INPAINT_MASK_SIZE` pixels with
+    :data:`INPAINT_VAL_MASKS` seeded masks per photograph and kind. Other sources: patches of
+    the images at their own size; ``val_fraction`` of them are held out, each with one seeded
+    mask per kind. Training masks of ``mask_kind`` are drawn at :data:`INPAINT_MASK_SIZE` and
+    cropped with the patches.
+    """
+    images = denoising_images(source, channels)
+    photos = str(source) == "photos"
+    if photos:
+        images = [scaled for image in images for scaled in _rescaled(image, INPAINT_SCALES, patch_size)]
+    patches = extract_patches(images, patch_size, stride=patch_size // 2)
+    if photos:
+        held_out = torch.cat([resize_square(photo(name, channels)[None], INPAINT_MASK_SIZE) for name in TEST_PHOTOS])
+        val = MaskedImages(held_out, mask_kind, INPAINT_VAL_MASKS, seed=INPAINT_VAL_SEED)
+    else:
+        order = torch.randperm(len(patches), generator=torch.Generator().manual_seed(seed))
+        n_val = int(round(len(patches) * val_fraction))
+        val = MaskedImages(patches[order[:n_val]], mask_kind, 1, seed=INPAINT_VAL_SEED) if n_val else None
+        patches = patches[order[n_val:]]
+    return MaskedPatches(patches, mask_kind, INPAINT_MASK_SIZE, augment=True), val
+
+
+def _rescaled(image: torch.Tensor, scales: tuple[float, ...], smallest: int) -> list[torch.Tensor]:
+    """``image`` (C, H, W) at each scale (area-resized) whose shorter side keeps ``smallest`` pixels."""
+    out = []
+    for scale in scales:
+        size = [round(s * scale) for s in image.shape[-2:]]
+        if min(size) < smallest:
+            continue
+        out.append(image if scale == 1 else F.interpolate(image[None], size=size, mode="area")[0])
+    return out
+
+
 def given(value, default):
     """``value``, or ``default`` where it is None: 0 is a value, not "use the default"."""
     return default if value is None else value
 
 
-def check_options(**options) -> None:
+def check_options(kind: str = "", **options) -> None:
     """Explicit model and training options must make sense (None means "the default")."""
-    minimum = {"batch_size": 1, "latent_dim": 1, "width": 1, "depth": 3, "patch_size": 1, "steps": 1}
+    minimum = {"batch_size": 1, "latent_dim": 1, "width": 1, "depth": 1 if kind == "inpaint" else 3,
+               "patch_size": 1, "steps": 1}
     for name, low in minimum.items():
         value = options.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
@@ -112,17 +167,19 @@ def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int
           latent_dim: int | None = None, width: int | None = None, spectral_norm: bool | None = None,
           ema_decay: float = 0.999, ema_method: str = "foreach", mode_seeking: float = 0.0,
           beta: float | None = None,
-          depth: int | None = None, sigma: float | tuple[float, float] = 25.0, patch_size: int = 40,
-          classes=None, init: str | os.PathLike | None = None, freeze: int | None = None,
-          freeze_part: str | None = None, backbone_lr: float | None = None,
+          depth: int | None = None, sigma: float | tuple[float, float] = 25.0, patch_size: int | None = None,
+          mask_kind: str = "mixed", fill: str | None = None, classes=None,
+          init: str | os.PathLike | None = None, freeze: int | None = None, freeze_part: str | None = None, backbone_lr: float | None = None,
           overwrite: bool = False) -> dict[str, Any]:
     """Train a model and write its checkpoints into ``out``; returns the trainer's summary.
 
     Args:
-        kind: ``"dcgan"`` (DCGAN; ``"gan"`` is accepted too), ``"vae"`` (ConvVAE) or ``"dncnn"``
-            (DnCNN denoiser): the model kind names of checkpoints and :func:`fusegen.load`.
-        data: ``"digits"``, ``"faces"``, a folder of images or an IDX file; for ``"dncnn"`` also
-            ``"photos"`` (scikit-image's photographs, the default of ``fusegen train dncnn``).
+        kind: ``"dcgan"`` (DCGAN; ``"gan"`` is accepted too), ``"vae"`` (ConvVAE), ``"dncnn"``
+            (DnCNN denoiser) or ``"inpaint"`` (InpaintingUNet): the model kind names of
+            checkpoints and :func:`fusegen.load`.
+        data: ``"digits"``, ``"faces"``, a folder of images or an IDX file; for ``"dncnn"`` and
+            ``"inpaint"`` also ``"photos"`` (scikit-image's photographs, their default in
+            ``fusegen train``).
         out: output folder (``last.pt``, ``best.pt``, ``samples/``).
         steps: total optimizer steps (when resuming, the total including the earlier run).
         conditional: condition the GAN/VAE on the data's class labels.
@@ -130,12 +187,17 @@ def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int
             relabelled 0, 1, ... in that order (the checkpoint's ``class_names`` say which is which).
         image_size, channels: image shape for GAN/VAE (16, 32 or 64 -- default 32; 1 or 3 --
             default 1).
-        batch_size, lr: default 64 and 2e-4 (GAN), 64 and 1e-3 (VAE), 32 and 1e-3 (DnCNN).
+        batch_size, lr: default 64 and 2e-4 (GAN), 64 and 1e-3 (VAE), 32 and 1e-3 (DnCNN),
+            :data:`INPAINT_DEFAULTS` (inpainting).
         resume: a ``last.pt`` to continue from exactly (a fine-tune keeps its frozen blocks).
         latent_dim, width, spectral_norm, ema_decay, ema_method: GAN/VAE model options.
         mode_seeking: GAN only, weight of the mode-seeking term (:class:`GANTask`); 0: none.
         beta: VAE KL weight (default 1). depth, sigma, patch_size: DnCNN options (depth 17;
-            sigma in 0..255 units, one value or a (low, high) range).
+            sigma in 0..255 units, one value or a (low, high) range; patch size 40).
+        width, depth, fill, patch_size, mask_kind: inpainting options (:data:`INPAINT_DEFAULTS`;
+            :class:`~fusegen.models.InpaintingUNet`'s ``fill``; the patch size a multiple of
+            ``2**depth``); the masks' kind: ``"mixed"`` (strokes, pixels and boxes, the
+            default) or one of them, for training and validation (:func:`inpainting_data`).
         init, freeze, freeze_part, backbone_lr: fine-tuning (:mod:`fusegen.transfer`): start from
             the weights of checkpoint ``init`` that fit (the report is printed and stored in the
             checkpoints and summary as ``"transfer"``), freeze the first ``freeze`` blocks of
@@ -153,26 +215,45 @@ def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int
     kind = KIND_ALIASES.get(kind, kind)
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    if kind != "dncnn" and str(data) == "photos":
-        raise ValueError("'photos' is denoising data; use digits, faces, a folder or an IDX file")
+    if kind not in ("dncnn", "inpaint") and str(data) == "photos":
+        raise ValueError("'photos' is denoising and inpainting data (dncnn, inpaint); use digits, faces, "
+                         "a folder or an IDX file")
+    if mask_kind != "mixed" and mask_kind not in MASK_KINDS:
+        raise ValueError(f"mask_kind must be one of {', '.join(MASK_KINDS)} or mixed, got {mask_kind!r}")
+    if kind != "inpaint" and mask_kind != "mixed":
+        raise ValueError(f"--mask-kind applies to inpaint, not {kind}")
+    if kind != "inpaint" and fill is not None:
+        raise ValueError(f"--fill applies to inpaint, not {kind}")
     prepare_output(out, resume, overwrite)
-    check_options(batch_size=batch_size, lr=lr, latent_dim=latent_dim, width=width, depth=depth,
+    check_options(kind, batch_size=batch_size, lr=lr, latent_dim=latent_dim, width=width, depth=depth,
                   beta=beta, patch_size=patch_size, steps=steps)
     fine_tune = FineTune(kind, init=init, freeze=freeze, freeze_part=freeze_part,
                          backbone_lr=backbone_lr, resume=resume)
     o = fine_tune.inherit(dict(image_size=image_size, channels=channels, latent_dim=latent_dim,
-                               width=width, depth=depth, spectral_norm=spectral_norm, beta=beta))
-    image_size, channels, depth = given(o["image_size"], 32), given(o["channels"], 1), given(o["depth"], 17)
+                               width=width, depth=depth, spectral_norm=spectral_norm, beta=beta, fill=fill))
+    image_size, channels = given(o["image_size"], 32), given(o["channels"], 1)
+    depth = given(o["depth"], INPAINT_DEFAULTS["depth"] if kind == "inpaint" else 17)
     latent_dim, width, spectral_norm = o["latent_dim"], o["width"], bool(o["spectral_norm"])
     beta = 1.0 if o["beta"] is None else o["beta"]
     torch.manual_seed(seed)  # the model's initial weights
     extra: dict[str, Any] = {}
-    if kind == "dncnn":
+    if kind in ("dncnn", "inpaint"):
         if conditional:
-            raise ValueError("--conditional applies to gan and vae, not dncnn")
+            raise ValueError(f"--conditional applies to gan and vae, not {kind}")
         if classes is not None:
-            raise ValueError("--classes applies to gan and vae, not dncnn")
-        train_data, val_data = denoising_pairs(data, channels, patch_size, sigma, val_fraction, seed)
+            raise ValueError(f"--classes applies to gan and vae, not {kind}")
+    if kind == "inpaint":
+        patch_size = given(patch_size, INPAINT_DEFAULTS["patch_size"])
+        if patch_size % 2 ** depth:
+            raise ValueError(f"patch_size must be a multiple of 2**depth = {2 ** depth}, got {patch_size}")
+        train_data, val_data = inpainting_data(data, channels, patch_size, mask_kind, val_fraction, seed)
+        model = InpaintingUNet(channels, width=given(o["width"], INPAINT_DEFAULTS["width"]), depth=depth,
+                               fill=given(o["fill"], INPAINT_DEFAULTS["fill"]))
+        fine_tune.apply(model)
+        task = InpaintingTask(model, given(lr, INPAINT_DEFAULTS["lr"]), preview=val_data)
+        batch_size = given(batch_size, INPAINT_DEFAULTS["batch_size"])
+    elif kind == "dncnn":
+        train_data, val_data = denoising_pairs(data, channels, given(patch_size, 40), sigma, val_fraction, seed)
         model = DnCNN(channels=channels, depth=depth, width=given(width, 64))
         fine_tune.apply(model)
         task = DenoiserTask(model, given(lr, 1e-3))

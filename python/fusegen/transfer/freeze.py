@@ -14,10 +14,11 @@ from collections.abc import Iterable
 
 from torch import nn
 
-from ..models import DCGAN, ConvVAE, DCGANDiscriminator, DCGANGenerator, DnCNN
+from ..models import DCGAN, ConvVAE, DCGANDiscriminator, DCGANGenerator, DnCNN, InpaintingUNet
 
 # The parts of each model that have freezable blocks, the default (first) one first.
-PARTS = {"dcgan": ("discriminator", "generator"), "vae": ("encoder", "decoder"), "dncnn": ("layers",)}
+PARTS = {"dcgan": ("discriminator", "generator"), "vae": ("encoder", "decoder"), "dncnn": ("layers",),
+         "inpaint": ("encoder", "decoder")}
 
 
 def _children(prefix: str, seq: nn.Sequential) -> list[tuple[str, nn.Module]]:
@@ -37,6 +38,8 @@ def blocks(model: nn.Module, part: str | None = None) -> list[tuple[str, nn.Modu
     * ``ConvVAE``: ``"encoder"`` (default) -- ``encoder.0 ..`` then ``to_stats``; or
       ``"decoder"`` -- ``from_latent`` then ``decoder.0 ..``.
     * ``DnCNN``: ``layers.0 ..`` from the noisy image.
+    * ``InpaintingUNet``: ``"encoder"`` (default) -- ``encoder.0 ..`` from the image; or
+      ``"decoder"`` -- ``decoder.0 ..`` from the bottleneck.
     A bare ``DCGANGenerator`` / ``DCGANDiscriminator`` or an ``nn.Sequential`` works too.
     Label embeddings are never blocks: they stay trainable.
     """
@@ -49,6 +52,9 @@ def blocks(model: nn.Module, part: str | None = None) -> list[tuple[str, nn.Modu
                    "decoder": [("from_latent", model.from_latent)] + _children("decoder.", model.decoder)}
     elif isinstance(model, DnCNN):
         options = {"layers": _children("layers.", model.layers)}
+    elif isinstance(model, InpaintingUNet):
+        options = {"encoder": _children("encoder.", model.encoder),
+                   "decoder": _children("decoder.", model.decoder)}
     elif isinstance(model, DCGANDiscriminator):
         options = {"discriminator": _discriminator(model, "")}
     elif isinstance(model, DCGANGenerator):
@@ -57,7 +63,7 @@ def blocks(model: nn.Module, part: str | None = None) -> list[tuple[str, nn.Modu
         options = {"layers": _children("", model)}
     else:
         raise TypeError(f"no known blocks in a {type(model).__name__}; freeze works on DCGAN, "
-                        "ConvVAE, DnCNN, their parts, and nn.Sequential")
+                        "ConvVAE, DnCNN, InpaintingUNet, their parts, and nn.Sequential")
     if part is None:
         part = next(iter(options))
     if part not in options:
@@ -69,7 +75,7 @@ def blocks(model: nn.Module, part: str | None = None) -> list[tuple[str, nn.Modu
 def _part_name(model: nn.Module, part: str | None) -> str:
     if part is not None:
         return part
-    return {DCGAN: "discriminator", ConvVAE: "encoder"}.get(type(model), "part")
+    return {DCGAN: "discriminator", ConvVAE: "encoder", InpaintingUNet: "encoder"}.get(type(model), "part")
 
 
 def _always_eval(self: nn.Module, mode: bool = True) -> nn.Module:

@@ -13,7 +13,7 @@ from .load import load_partial
 from .report import TransferReport
 
 # ``train()`` options that are model options (same name in the model's config).
-MODEL_OPTIONS = ("image_size", "channels", "latent_dim", "width", "depth", "spectral_norm", "beta")
+MODEL_OPTIONS = ("image_size", "channels", "latent_dim", "width", "depth", "spectral_norm", "beta", "fill")
 
 
 class FineTune:
