@@ -18,3 +18,20 @@ def parse_device(name: str) -> torch.device:
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise ValueError(f"--device {name}: there are {torch.cuda.device_count()} CUDA GPUs")
     return device
+
+
+def check_writable_format(path: str) -> None:
+    """Fail before the work, not after it, when Pillow cannot write the file's format."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    suffix = Path(path).suffix.lower()
+    if suffix not in Image.registered_extensions():
+        raise ValueError(f"cannot write {path!r}: unknown image file extension {suffix!r}")
+
+
+def describe_image(image: torch.Tensor) -> str:
+    """``image`` (C, H, W) as "WxH grey" or "WxH colour"."""
+    kind = "grey" if image.shape[0] == 1 else "colour"
+    return f"{image.shape[2]}x{image.shape[1]} {kind}"

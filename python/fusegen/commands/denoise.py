@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from ._common import parse_device
+from ._common import check_writable_format, describe_image, parse_device
 
 METHODS = ("nlm", "dncnn")
 
@@ -62,15 +62,15 @@ def run(args: argparse.Namespace) -> int:
     if args.add_noise is not None and not (math.isfinite(args.add_noise) and args.add_noise >= 0):
         raise ValueError(f"--add-noise must be a number >= 0, got {args.add_noise}")
     device = parse_device(args.device)
-    _check_writable_format(args.output)
+    check_writable_format(args.output)
     _check_no_overwrite(args)
 
     # Everything is read and checked before anything is written.
     image = read_image(args.input, dtype=torch.uint8)  # (C, H, W), C = 1 or 3
     reference = read_image(args.reference, dtype=torch.uint8) if args.reference else None
     if reference is not None and reference.shape != image.shape:
-        raise ValueError(f"--reference has shape {_describe(reference)} but the input has "
-                         f"{_describe(image)}")
+        raise ValueError(f"--reference has shape {describe_image(reference)} but the input has "
+                         f"{describe_image(image)}")
     model = _load_dncnn(args.model, device) if args.method == "dncnn" else None
     if args.add_noise is not None:
         reference = image if reference is None else reference
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     write_image(y.cpu(), args.output)
 
     level = f", sigma {sigma:g}" if model is None else f", model {args.model}"
-    print(f"denoised {args.input} ({_describe(image)}) with {args.method}{level}, "
+    print(f"denoised {args.input} ({describe_image(image)}) with {args.method}{level}, "
           f"in {seconds:.3f} s on {device}: {args.output}")
     if reference is not None:
         print(f"PSNR: input {_psnr_8bit(image, reference):.2f} dB, "
@@ -134,18 +134,3 @@ def _check_no_overwrite(args: argparse.Namespace) -> None:
 def noisy_copy_path(output: str) -> Path:
     out = Path(output)
     return out.with_name(f"{out.stem}-noisy{out.suffix}")
-
-
-def _check_writable_format(path: str) -> None:
-    """Fail before the work, not after it, when Pillow cannot write OUT's format."""
-    from PIL import Image
-
-    suffix = Path(path).suffix.lower()
-    if suffix not in Image.registered_extensions():
-        raise ValueError(f"cannot write {path!r}: unknown image file extension {suffix!r}")
-
-
-def _describe(image: torch.Tensor) -> str:
-    """``image`` (C, H, W) as "WxH grey" or "WxH colour"."""
-    kind = "grey" if image.shape[0] == 1 else "colour"
-    return f"{image.shape[2]}x{image.shape[1]} {kind}"

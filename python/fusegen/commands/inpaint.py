@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from ._common import parse_device
+from ._common import check_writable_format, describe_image, parse_device
 
 MASK_KINDS = ("strokes", "pixels", "boxes")  # fusegen.data.MASK_KINDS
 LOSSY = (".jpg", ".jpeg", ".jpe", ".jfif", ".webp")  # formats that would move a mask's edges
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     device = parse_device(args.device)
     for path in (args.output, args.mask_out):
         if path is not None:
-            _check_writable_format(path)
+            check_writable_format(path)
     if args.mask_out and Path(args.mask_out).suffix.lower() in LOSSY:
         raise ValueError(f"--mask-out {args.mask_out}: a mask must be saved losslessly (PNG), not as "
                          f"{Path(args.mask_out).suffix}")
@@ -73,11 +73,11 @@ def run(args: argparse.Namespace) -> int:
     size = tuple(image.shape[-2:]) if image is not None else args.size or (256, 256)
     reference = read_image(args.reference, dtype=torch.uint8) if args.reference else None
     if reference is not None and reference.shape != image.shape:
-        raise ValueError(f"--reference is {_describe(reference)} but IMAGE is {_describe(image)}")
+        raise ValueError(f"--reference is {describe_image(reference)} but IMAGE is {describe_image(image)}")
     model = _load_inpainter(args.model, device) if args.model else None
     if model is not None and model.channels != image.shape[0]:
         kind = "grey" if model.channels == 1 else "colour"
-        raise ValueError(f"{args.model} fills {kind} images and {args.image} is {_describe(image)}; "
+        raise ValueError(f"{args.model} fills {kind} images and {args.image} is {describe_image(image)}; "
                          f"train a model with --channels {image.shape[0]}")
     if args.mask_out:
         generator = torch.Generator().manual_seed(args.seed)
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     result = (filled.cpu() * 255.0).round().clamp(0, 255).to(torch.uint8)
     write_image(result, args.output)
-    print(f"filled {missing.float().mean():.1%} of {args.image} ({_describe(image)}) with {args.model} "
+    print(f"filled {missing.float().mean():.1%} of {args.image} ({describe_image(image)}) with {args.model} "
           f"in {seconds:.3f} s on {device}: {args.output}")
     if reference is not None:
         print(f"PSNR: {_psnr_8bit(result, reference):.2f} dB over the image, "
@@ -174,18 +174,3 @@ def _check_no_overwrite(args: argparse.Namespace) -> None:
 def damaged_copy_path(output: str) -> Path:
     out = Path(output)
     return out.with_name(f"{out.stem}-damaged{out.suffix}")
-
-
-def _check_writable_format(path: str) -> None:
-    """Fail before the work, not after it, when Pillow cannot write the file's format."""
-    from PIL import Image
-
-    suffix = Path(path).suffix.lower()
-    if suffix not in Image.registered_extensions():
-        raise ValueError(f"cannot write {path!r}: unknown image file extension {suffix!r}")
-
-
-def _describe(image: torch.Tensor) -> str:
-    """``image`` (C, H, W) as "WxH grey" or "WxH colour"."""
-    kind = "grey" if image.shape[0] == 1 else "colour"
-    return f"{image.shape[2]}x{image.shape[1]} {kind}"
