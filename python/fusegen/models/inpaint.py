@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..nn import PartialConvNormAct
+from ..nn.partial_conv import check_mask_layout
 
 NORMS = ("batch", "instance", "none")
 FILLS = ("none", "biharmonic")
@@ -257,14 +258,7 @@ def _as_batch_mask(mask: object, image: torch.Tensor) -> object:
 
 
 def _check_mask(mask: object, name: str, image: torch.Tensor) -> torch.Tensor:
-    if not isinstance(mask, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(mask).__name__}")
+    check_mask_layout(mask, name, image, "image")
     if mask.is_complex():
         raise TypeError(f"{name} must be bool, integer or float, got {mask.dtype}")
-    n, c, h, w = image.shape
-    if mask.dim() != 4 or mask.shape[0] != n or mask.shape[1] not in (1, c) or mask.shape[2:] != image.shape[2:]:
-        raise ValueError(f"{name} must have shape ({n}, 1, {h}, {w}) or ({n}, {c}, {h}, {w}) to match the "
-                         f"image, got {tuple(mask.shape)}")
-    if mask.device != image.device:
-        raise ValueError(f"{name} must be on the image's device ({image.device}), got {mask.device}")
     return mask

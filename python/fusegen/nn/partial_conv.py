@@ -60,17 +60,22 @@ class PartialConvNormAct(FusedConvNormAct):
         return "partial, " + super().extra_repr()
 
 
-def _valid_pixels(mask: object, input: torch.Tensor) -> torch.Tensor:
-    """The mask as a bool tensor that broadcasts over the input's channels, after checks that
-    name what was expected."""
+def check_mask_layout(mask: object, name: str, image: torch.Tensor, image_name: str) -> None:
+    """``mask`` a tensor of shape (N, 1, H, W) or (N, C, H, W) on ``image``'s device, else an
+    error naming ``name`` and what was expected (the dtype rules are the caller's)."""
     if not isinstance(mask, torch.Tensor):
-        raise TypeError(f"mask must be a torch.Tensor, got {type(mask).__name__}")
-    n, c, h, w = input.shape
-    if mask.dim() != 4 or mask.shape[0] != n or mask.shape[1] not in (1, c) or mask.shape[2:] != input.shape[2:]:
-        raise ValueError(f"mask must have shape ({n}, 1, {h}, {w}) or ({n}, {c}, {h}, {w}) to match "
-                         f"the input, got {tuple(mask.shape)}")
-    if mask.device != input.device:
-        raise ValueError(f"mask must be on the input's device ({input.device}), got {mask.device}")
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(mask).__name__}")
+    n, c, h, w = image.shape
+    if mask.dim() != 4 or mask.shape[0] != n or mask.shape[1] not in (1, c) or mask.shape[2:] != image.shape[2:]:
+        raise ValueError(f"{name} must have shape ({n}, 1, {h}, {w}) or ({n}, {c}, {h}, {w}) to match "
+                         f"the {image_name}, got {tuple(mask.shape)}")
+    if mask.device != image.device:
+        raise ValueError(f"{name} must be on the {image_name}'s device ({image.device}), got {mask.device}")
+
+
+def _valid_pixels(mask: object, input: torch.Tensor) -> torch.Tensor:
+    """The mask as a bool tensor that broadcasts over the input's channels."""
+    check_mask_layout(mask, "mask", input, "input")
     if mask.dtype != torch.bool and not (mask.is_floating_point() or mask.dtype == torch.uint8):
         raise TypeError(f"mask must be bool, uint8 or float, got {mask.dtype}")
     return mask if mask.dtype == torch.bool else mask != 0
