@@ -18,7 +18,7 @@ VENV        ?= .venv
 PY          := $(VENV)/bin/python
 TORCH_SPEC  ?= torch==2.13.0
 BUILD_DEPS  := numpy pybind11 "scikit-build-core>=0.10" ninja "cmake>=3.26"
-TEST_DEPS   := pytest hypothesis pytest-benchmark pillow tqdm scikit-learn matplotlib
+TEST_DEPS   := pytest hypothesis pytest-benchmark pillow tqdm scikit-learn matplotlib bm3d
 BENCH_DEPS  := opencv-python-headless scikit-image
 PYTEST_ARGS ?=
 

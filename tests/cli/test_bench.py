@@ -1,6 +1,9 @@
 """fusegen bench: the suites' rows, the table and JSON, argument errors (no timed assertions)."""
 
+import importlib.machinery
 import json
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -48,6 +51,9 @@ def test_nlm_suite_and_its_anchors(monkeypatch):
     (["--repeats", "0"], "--repeats"),
     (["--threads", "0"], "--threads"),
     (["--device", "nope"], "--device"),
+    (["--size", "32"], "--size is for the bm3d suite"),
+    (["bm3d", "--size", "0"], "--size must be in [1, 512]"),
+    (["bm3d", "--size", "513"], "--size must be in [1, 512]"),
 ])
 def test_bad_arguments_give_one_line(capsys, argv, message):
     assert main(["bench", "weighted-sum", *argv]) == 2
@@ -80,15 +86,67 @@ def test_gan_step_and_ema_suites():
 
 
 def test_missing_anchors_are_named(monkeypatch, capsys):
-    monkeypatch.setattr(bench, "OPTIONAL_ANCHORS", {"Nope": ("no_such_module_fusegen", "nope-pkg")})
+    monkeypatch.setattr(bench, "OPTIONAL_ANCHORS", {"Nope": ("no_such_module_fusegen", "nope-pkg", "nlm")})
     assert bench.missing_anchors() == [
         "Nope anchor left out: its package is not installed (pip install nope-pkg)"]
+    assert bench.missing_anchors(["conv"]) == []  # only the suites that run
     for suite in ("nlm", "weighted-sum"):
         monkeypatch.setitem(bench.RUNNERS, suite, lambda *args: [])
     assert main(["bench", "nlm", "--repeats", "1"]) == 0
     assert "note: Nope anchor left out" in capsys.readouterr().out
     assert main(["bench", "weighted-sum", "--repeats", "1"]) == 0  # no nlm, no note
     assert "note:" not in capsys.readouterr().out
+
+
+def fake_reference_package() -> types.ModuleType:
+    """A stand-in for the reference ``bm3d`` package (seconds per call, even on tiny images)
+    that returns its input: the suite's plumbing without the wait."""
+    fake = types.ModuleType("bm3d")
+    fake.__spec__ = importlib.machinery.ModuleSpec("bm3d", None)
+    fake.bm3d = lambda z, sigma: z.copy() if z.ndim == 2 else pytest.fail("bm3d.bm3d takes (H, W)")
+    fake.bm3d_rgb = lambda z, sigma: z.copy() if z.shape[-1] == 3 else pytest.fail("bm3d_rgb takes (H, W, 3)")
+    return fake
+
+
+def test_bm3d_suite_from_the_command_line(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "bm3d", fake_reference_package())
+    assert main(["bench", "bm3d", "--size", "24", "--repeats", "1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    rows = report["rows"]
+    assert [r["case"] for r in rows] == ["camera 24x24 grey, sigma 25", "astronaut 24x24 colour, sigma 25"]
+    methods = {"fusegen", "fusegen NLM", "bm3d (reference)"}
+    for row in rows:
+        assert row["suite"] == "bm3d" and set(row["seconds"]) == methods
+        assert set(row["psnr"]) == methods | {"noisy"} and set(row["speedups"]) == methods - {"fusegen"}
+        assert row["psnr"]["fusegen"] > row["psnr"]["noisy"] + 3
+        # the stand-in returns the noisy image: same layout back, same score
+        assert row["psnr"]["bm3d (reference)"] == pytest.approx(row["psnr"]["noisy"])
+        assert row["psnr_gains_db"]["noisy"] == pytest.approx(row["psnr"]["fusegen"] - row["psnr"]["noisy"])
+    assert any("bm3d: median of 1 rounds" in note for note in report["notes"])
+    assert not any("anchor left out" in note for note in report["notes"])
+
+
+def test_bm3d_suite_goes_without_a_missing_reference(monkeypatch, capsys):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "bm3d" else find_spec(name, *args))
+    assert main(["bench", "bm3d", "--size", "16", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "note: bm3d (reference) anchor left out: its package is not installed (pip install bm3d)" in out
+    assert "| bm3d | camera 16x16 grey, sigma 25 | denoise |" in out
+    assert "fusegen NLM" in out and "reference)" not in out.split("note:")[0]
+    assert "PSNR dB" in out and "fusegen's PSNR gain over" in out
+
+
+def test_tables_without_psnr_keep_their_columns():
+    rows = [bench.Row("x", "case", "eval", {"fusegen": 1.0, "eager": 2.0})]
+    assert "PSNR" not in bench.format_rows(rows) and "psnr" not in bench.rows_as_dicts(rows)[0]
+    rows.append(bench.Row("bm3d", "c", "denoise", {"fusegen": 1.0}, {"fusegen": 30.0, "noisy": 20.0}))
+    table = bench.format_rows(rows)
+    assert "| fusegen 30.00, noisy 20.00 | noisy +10.00 dB |" in table
+    assert table.splitlines()[2].endswith("|  |  |")  # the row without PSNR: empty cells
 
 
 def test_fuse_suite_from_the_command_line(monkeypatch, capsys):

@@ -11,6 +11,7 @@ Image = pytest.importorskip("PIL.Image", reason="the denoise command reads and w
 from fusegen.cli import main
 from fusegen.metrics import psnr as psnr_tensors
 from fusegen.ops import nlm_denoise
+from fusegen.ops.bm3d import bm3d_denoise
 
 
 def psnr(image: np.ndarray, reference: np.ndarray) -> float:
@@ -80,6 +81,19 @@ def test_reference_gives_psnr(files, capsys):
         (["--add-noise", "-1"], "--add-noise"),
         (["--sigma", "5", "--self-ensemble"], "--self-ensemble is for --method dncnn"),
         (["--sigma", "5", "--search", "100001"], "search_size must be at most"),
+        # options of one method given with another
+        (["--sigma", "5", "--method", "bm3d", "--h", "3"], "--h is for --method nlm, got --method bm3d"),
+        (["--sigma", "5", "--method", "bm3d", "--h", "0"], "--h is for --method nlm"),
+        (["--sigma", "5", "--method", "bm3d", "--patch", "5"], "--patch is for --method nlm"),
+        (["--sigma", "5", "--stage", "basic"], "--stage is for --method bm3d, got --method nlm"),
+        (["--sigma", "5", "--method", "bm3d", "--self-ensemble"], "--self-ensemble is for --method dncnn"),
+        (["--sigma", "5", "--method", "bm3d", "--model", "m.pt"], "--model is for --method dncnn"),
+        (["--method", "dncnn", "--model", "m.pt", "--stage", "final"], "--stage is for --method bm3d"),
+        (["--method", "dncnn", "--model", "m.pt", "--search", "7"], "--search is for --method nlm or bm3d"),
+        # BM3D's own checks
+        (["--method", "bm3d"], "--sigma"),
+        (["--method", "bm3d", "--sigma", "0"], "sigma"),
+        (["--method", "bm3d", "--sigma", "5", "--search", "8"], "search_size"),
     ],
 )
 def test_bad_arguments_end_in_one_line_and_exit_code_2(files, extra, message, capsys):
@@ -102,11 +116,52 @@ def test_unreadable_and_unwritable_files(files, capsys):
     assert "Traceback" not in "".join(lines)
 
 
-def test_unknown_method_is_rejected(files):
+def test_unknown_method_or_stage_is_rejected(files):
     tmp, gray, _ = files
-    with pytest.raises(SystemExit) as exit_info:
-        main(["denoise", str(gray), "-o", str(tmp / "o.png"), "--sigma", "5", "--method", "bm3d"])
-    assert exit_info.value.code == 2
+    for extra in (["--method", "wiener"], ["--method", "bm3d", "--stage", "both"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["denoise", str(gray), "-o", str(tmp / "o.png"), "--sigma", "5", *extra])
+        assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize("which", ["gray", "color"])
+def test_bm3d_improves_psnr(files, which, capsys):
+    tmp, gray, color = files
+    src = gray if which == "gray" else color
+    out = tmp / f"{which}-bm3d.png"
+    assert main(["denoise", str(src), "-o", str(out), "--method", "bm3d", "--add-noise", "20",
+                 "--seed", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "with bm3d, sigma 20" in printed and "PSNR" in printed
+    clean = np.asarray(Image.open(src))
+    noisy = np.asarray(Image.open(tmp / f"{which}-bm3d-noisy.png"))
+    result = np.asarray(Image.open(out))
+    assert result.shape == clean.shape == noisy.shape
+    assert psnr(result, clean) > psnr(noisy, clean) + 3
+
+
+@pytest.mark.parametrize("stage", [None, "basic"])
+def test_bm3d_result_is_the_operator_on_the_file(files, stage, capsys):
+    tmp, gray, color = files
+    for src in (gray, color):
+        out = tmp / f"bm3d-{src.stem}.png"
+        extra = [] if stage is None else ["--stage", stage]
+        assert main(["denoise", str(src), "-o", str(out), "--method", "bm3d", "--sigma", "15",
+                     "--search", "11", *extra]) == 0
+        image = torch.from_numpy(np.asarray(Image.open(src)).copy())
+        image = image if image.dim() == 2 else image.permute(2, 0, 1)
+        expected = bm3d_denoise(image, 15.0, search_size=11, **({} if stage is None else {"stage": stage}))
+        expected = expected if expected.dim() == 2 else expected.permute(1, 2, 0)
+        np.testing.assert_array_equal(np.asarray(Image.open(out)), expected.numpy())
+    assert ("basic stage" in capsys.readouterr().out) == (stage == "basic")
+
+
+def test_bm3d_refuses_an_image_smaller_than_a_block(tmp_path, capsys):
+    tiny = tmp_path / "tiny.png"
+    Image.fromarray(smooth_image((5, 6))).save(tiny)
+    assert main(["denoise", str(tiny), "-o", str(tmp_path / "o.png"), "--method", "bm3d", "--sigma", "5"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "block" in err and not (tmp_path / "o.png").exists()
 
 
 def test_the_result_never_replaces_what_the_command_reads(files, capsys):

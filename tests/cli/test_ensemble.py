@@ -9,7 +9,7 @@ import torch
 
 import fusegen
 from fusegen.cli import main
-from fusegen.models import DnCNN, Ensemble
+from fusegen.models import BM3DDenoiser, DnCNN, Ensemble, NLMDenoiser
 from tests.fixtures import checkpoints  # noqa: F401  (a fixture)
 
 pytest.importorskip("PIL.Image", reason="the image folders are written with Pillow")
@@ -40,6 +40,20 @@ def test_average_with_nlm_learns_weights_reports_and_writes_a_loadable_denoiser(
     assert main(["denoise", f"{p['test']}/0.png", "-o", str(denoised), "--method", "dncnn",
                  "--model", str(out)]) == 0
     assert denoised.exists()
+
+
+def test_average_with_nlm_and_bm3d_members(checkpoints, capsys):
+    tmp, p = checkpoints
+    out = tmp / "avg-bm3d.pt"
+    result = run_json(["ensemble", p["dncnn0"], "--nlm", "--bm3d", "--weights", "1,1,2", "--test", p["test"],
+                       "--sigma", "20", "-o", str(out)], capsys)
+    assert result["members"] == [f"{tmp.name}/dncnn0.pt", "nlm", "bm3d"]
+    assert result["checkpoints"][-2:] == ["(nlm)", "(bm3d)"] and result["weights"] == [0.25, 0.25, 0.5]
+    rows = {r["name"]: r for r in result["rows"]}
+    assert rows["bm3d"]["psnr"] > rows["noisy"]["psnr"] + 3
+    model = fusegen.load(out)
+    assert [type(m) for m in model.members[1:]] == [NLMDenoiser, BM3DDenoiser]
+    assert model.members[2].config["sigma"] == 20
 
 
 def test_mixture_with_given_weights_prints_a_table_and_samples(checkpoints, capsys):
@@ -85,6 +99,8 @@ def test_soup_writes_one_plain_model(checkpoints, capsys):
     (["{dncnn0}", "--method", "psnr"], "--method goes with --learn"),
     (["{tmp}/missing.pt"], "no such checkpoint"),
     (["{dncnn0}", "--nlm", "--names", "a"], "--names must give 2 names"),
+    (["{dncnn0}", "--nlm", "--bm3d", "--weights", "1,2"], "--weights must have one weight per member (3), got 2"),
+    (["{dncnn0}", "--bm3d", "--names", "a,b,c"], "--names must give 2 names"),
     (["{dncnn0}", "-o", "{tmp}/out.png"], "-o must name a .pt file"),
 ])
 def test_bad_arguments_end_in_one_line(checkpoints, capsys, argv, message):

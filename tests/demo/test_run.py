@@ -24,6 +24,7 @@ def test_demo_runs_end_to_end_with_tiny_settings(tmp_path, capsys):
     assert 0 <= report["metrics"]["precision"] <= 1 and 0 <= report["metrics"]["recall"] <= 1
     assert 0 <= report["gan"]["label_accuracy_logreg"] <= 1
     assert report["denoise"]["psnr_nlm_db"] > report["denoise"]["psnr_noisy_db"]
+    assert report["denoise"]["psnr_bm3d_db"] > report["denoise"]["psnr_noisy_db"]
     assert report["denoise"]["psnr_dncnn_self_ensemble_db"] > 0  # (the shrunk DnCNN is barely trained)
     for image in ("gan-digits.png", "gan-riskiest.png", "denoise-camera.png", "active-curve.png",
                   "ensemble-camera.png", "transfer-camera.png", "report.md"):

@@ -26,6 +26,23 @@ def test_ensemble_demo_step_on_trained_checkpoints(checkpoints, tmp_path):
     assert "skipped" in skipped["denoise"] and "one distinct model" in skipped["mixture"]["skipped"]
 
 
+def test_the_denoising_demo_step_compares_nlm_bm3d_and_dncnn(checkpoints, tmp_path, capsys):
+    import shutil
+
+    from fusegen.demo.denoising import step_denoise_compare
+    from fusegen.demo.report import markdown_report
+
+    pytest.importorskip("skimage")
+    _, p = checkpoints
+    (tmp_path / "dncnn").mkdir()
+    shutil.copy(p["dncnn0"], tmp_path / "dncnn" / "best.pt")  # a tiny, untrained DnCNN
+    result = step_denoise_compare(tmp_path, "cpu")
+    assert result["psnr_bm3d_db"] > result["psnr_nlm_db"] > result["psnr_noisy_db"] + 5
+    assert result["bm3d_seconds"] > 0 and json.dumps(result)
+    assert "BM3D" in capsys.readouterr().out and (tmp_path / "denoise-camera.png").is_file()
+    assert "BM3D" in markdown_report({"denoise": result})
+
+
 def test_the_demo_step_fine_tunes_and_compares(pre, tmp_path):
     result = step_transfer(pre["dncnn"], tmp_path, steps=2, batch_size=4)
     assert result["steps"] == 2 and result["loaded_tensors"] == 15

@@ -201,7 +201,16 @@ class BandFilter {
     }
     std::vector<acc_t> column_sums(W_);
     std::vector<acc_t> window(W_);
+    // The squared differences of the rows the band's blocks cover, for one offset: computed
+    // once per row, where neighbouring reference rows (step < block) share them.
+    const int64_t first_row = rows_.front();
+    std::vector<acc_t> squares((rows_.back() + n - first_row) * W_);
     for (int64_t dy = -R; dy <= R; ++dy) {
+      // The reference rows whose candidate lies inside the image: a contiguous run.
+      size_t i0 = 0, i1 = rows_.size();
+      while (i0 < i1 && rows_[i0] + dy < 0) ++i0;
+      while (i1 > i0 && rows_[i1 - 1] + dy > H_ - n) --i1;
+      if (i0 == i1) continue;
       for (int64_t dx = -R; dx <= R; ++dx) {
         if (dy == 0 && dx == 0) continue;
         // The reference columns whose candidate lies inside the image: a contiguous run.
@@ -210,19 +219,24 @@ class BandFilter {
         while (j1 > j0 && cols_[j1 - 1] + dx > W_ - n) --j1;
         if (j0 == j1) continue;
         const int64_t x0 = cols_[j0], x1 = cols_[j1 - 1] + n;
-        for (size_t i = 0; i < rows_.size(); ++i) {
+        for (int64_t r = rows_[i0]; r < rows_[i1 - 1] + n; ++r) {
+          const acc_t* __restrict a = match_ + r * W_;
+          const acc_t* __restrict b = match_ + (r + dy) * W_ + dx;
+          acc_t* __restrict e = squares.data() + (r - first_row) * W_;
+          for (int64_t x = x0; x < x1; ++x) {
+            const acc_t d = a[x] - b[x];
+            e[x] = d * d;
+          }
+        }
+        for (size_t i = i0; i < i1; ++i) {
           const int64_t y = rows_[i];
-          if (y + dy < 0 || y + dy > H_ - n) continue;
           // Squared differences summed down the block's rows, for every column in use.
-          acc_t* sums = column_sums.data();
-          for (int64_t x = x0; x < x1; ++x) sums[x] = 0;
-          for (int64_t k = 0; k < n; ++k) {
-            const acc_t* a = match_ + (y + k) * W_;
-            const acc_t* b = match_ + (y + dy + k) * W_ + dx;
-            for (int64_t x = x0; x < x1; ++x) {
-              const acc_t d = a[x] - b[x];
-              sums[x] += d * d;
-            }
+          acc_t* __restrict sums = column_sums.data();
+          const acc_t* e = squares.data() + (y - first_row) * W_;
+          for (int64_t x = x0; x < x1; ++x) sums[x] = e[x];
+          for (int64_t k = 1; k < n; ++k) {
+            const acc_t* __restrict ek = e + k * W_;
+            for (int64_t x = x0; x < x1; ++x) sums[x] += ek[x];
           }
           // ... then across the block's columns, at every column where a block starts.
           acc_t* __restrict win = window.data();

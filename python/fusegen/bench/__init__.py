@@ -26,6 +26,11 @@ shared machine. A speed-up above 1 means fusegen is faster.
 * ``partial-conv``: :class:`fusegen.nn.PartialConvNormAct` (the masked convolution of
   inpainting) against the eager formulation a user writes (two convolutions, rescale, bias, hole,
   BatchNorm, activation), training forward+backward (:mod:`.partial_conv_cases`).
+* ``bm3d``: :func:`fusegen.ops.bm3d.bm3d_denoise` beside :func:`fusegen.ops.nlm_denoise` and the
+  reference ``bm3d`` package (where installed) on the same noisy camera (grey) and astronaut
+  (colour) photos, sigma 25: time and PSNR against the clean photo (:mod:`.bm3d_cases`). Centre
+  crops of 256 x 256 by default (``size=512``: the whole photos) and at most 3 timed rounds: the
+  reference takes seconds per call.
 
 ``compile=True`` adds ``torch.compile`` of the anchors (slow to compile on CPU);
 ``channels_last=True`` puts the models and inputs of ``conv``, ``gan-step`` and ``fuse`` (fused and
@@ -43,26 +48,37 @@ from ..ops.weighted_sum import weighted_sum
 from ..tables import format_table
 from ..timing import interleaved_median_seconds
 
-SUITES = ("conv", "weighted-sum", "nlm", "gan-step", "ema", "fuse", "partial-conv")
+SUITES = ("conv", "weighted-sum", "nlm", "gan-step", "ema", "fuse", "partial-conv", "bm3d")
 
-# pip packages of the optional anchors, by the name the rows use
-OPTIONAL_ANCHORS = {"OpenCV": ("cv2", "opencv-python-headless"),
-                    "scikit-image fast": ("skimage", "scikit-image")}
+# The optional anchors, by the name the rows use: (module, pip package, the suite they are in)
+OPTIONAL_ANCHORS = {"OpenCV": ("cv2", "opencv-python-headless", "nlm"),
+                    "scikit-image fast": ("skimage", "scikit-image", "nlm"),
+                    "bm3d (reference)": ("bm3d", "bm3d", "bm3d")}
 
 
 @dataclass
 class Row:
-    """One comparison: seconds per call of ``fusegen`` and of each anchor."""
+    """One comparison: seconds per call of ``fusegen`` and of each anchor; for the suites that
+    score quality (``bm3d``), ``psnr``: dB against the clean image of each, and of the input."""
 
     suite: str
     case: str
     mode: str
     seconds: dict[str, float]
+    psnr: dict[str, float] | None = None
 
     def speedups(self) -> dict[str, float]:
         """Anchor time / fusegen time for every anchor (> 1: fusegen is faster)."""
         ours = self.seconds["fusegen"]
         return {name: t / ours for name, t in self.seconds.items() if name != "fusegen"}
+
+    def psnr_gains(self) -> dict[str, float]:
+        """fusegen's PSNR minus each other one, in dB (> 0: fusegen is closer to the clean
+        image); empty without PSNR."""
+        if not self.psnr:
+            return {}
+        ours = self.psnr["fusegen"]
+        return {name: ours - db for name, db in self.psnr.items() if name != "fusegen"}
 
 
 def _timed(fns: dict[str, Callable[[], Any]], device: torch.device, repeats: int,
@@ -181,13 +197,13 @@ def _nlm_anchors(image, sigma: float) -> dict[str, Callable[[], Any]]:
     return anchors
 
 
-def missing_anchors() -> list[str]:
-    """One line per optional anchor that is not installed (its rows go without it)."""
+def missing_anchors(suites=SUITES) -> list[str]:
+    """One line per optional anchor of ``suites`` that is not installed (its rows go without it)."""
     import importlib.util
 
     return [f"{name} anchor left out: its package is not installed (pip install {package})"
-            for name, (module, package) in OPTIONAL_ANCHORS.items()
-            if importlib.util.find_spec(module) is None]
+            for name, (module, package, suite) in OPTIONAL_ANCHORS.items()
+            if suite in suites and importlib.util.find_spec(module) is None]
 
 
 def _gan(image_size: int = 32, width: int = 64):
@@ -265,26 +281,48 @@ def partial_conv_rows(device: torch.device, repeats: int, compile: bool = False,
                 _timed(train_steps(case, device), device, repeats)) for case in CASES]
 
 
+def bm3d_rows(device: torch.device, repeats: int, compile: bool = False,
+              channels_last: bool = False, size: int | None = None) -> list[Row]:
+    """:func:`fusegen.ops.bm3d.bm3d_denoise` beside :func:`fusegen.ops.nlm_denoise` and the
+    reference ``bm3d`` package (when installed) on :func:`.bm3d_cases.cases` (centre crops of
+    side ``size``, default 256; 512: the whole photos): seconds per call over at most
+    :data:`.bm3d_cases.MAX_ROUNDS` rounds, and PSNR against the clean photo (also of the noisy
+    input, as "noisy"). The scored call of each denoiser is its warm-up."""
+    from .bm3d_cases import DEFAULT_SIZE, MAX_ROUNDS, cases, denoisers, psnr_db
+
+    rows = []
+    for case in cases(DEFAULT_SIZE if size is None else size):
+        clean, noisy = case.images()
+        fns = denoisers(case, noisy, device)
+        scores = {name: psnr_db(fn(), clean) for name, fn in fns.items()}
+        scores["noisy"] = psnr_db(noisy, clean)
+        seconds = _timed(fns, device, min(repeats, MAX_ROUNDS), warmup=0)
+        rows.append(Row("bm3d", case.name, "denoise", seconds, scores))
+    return rows
+
+
 RUNNERS = {"conv": conv_rows, "weighted-sum": weighted_sum_rows, "nlm": nlm_rows,
            "gan-step": gan_step_rows, "ema": ema_rows, "fuse": fuse_rows,
-           "partial-conv": partial_conv_rows}
+           "partial-conv": partial_conv_rows, "bm3d": bm3d_rows}
 
 
 def run(suites=SUITES, device: str | torch.device = "cpu", repeats: int = 10,
-        compile: bool = False, channels_last: bool = False) -> list[Row]:
+        compile: bool = False, channels_last: bool = False, bm3d_size: int | None = None) -> list[Row]:
     """Time the ``suites`` (names from :data:`SUITES`) on ``device``; returns their rows.
 
     ``compile`` adds ``torch.compile`` of the anchors; ``channels_last`` runs ``conv``,
-    ``gan-step`` and ``fuse`` in channels-last memory format (the other suites are unaffected)."""
+    ``gan-step`` and ``fuse`` in channels-last memory format (the other suites are unaffected);
+    ``bm3d_size`` is the side of the ``bm3d`` suite's crops (default 256)."""
     unknown = [s for s in suites if s not in RUNNERS]
     if unknown:
         raise ValueError(f"suites must be among {SUITES}, got {unknown}")
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     device = torch.device(device)
+    options = {"bm3d": {"size": bm3d_size}}  # the suites' own options
     rows = []
     for suite in suites:
-        rows += RUNNERS[suite](device, repeats, compile, channels_last)
+        rows += RUNNERS[suite](device, repeats, compile, channels_last, **options.get(suite, {}))
     return rows
 
 
@@ -311,13 +349,27 @@ def machine_name(device: str | torch.device = "cpu") -> str:
 
 
 def format_rows(rows: list[Row]) -> str:
-    """A markdown table: fusegen's time and its speed-up over each anchor."""
+    """A markdown table: fusegen's time and its speed-up over each anchor; where rows carry
+    PSNR, also every PSNR and fusegen's gain over each."""
     cells = [[row.suite, row.case, row.mode, f"{row.seconds['fusegen'] * 1e3:.2f}",
               ", ".join(f"{name} {x:.2f}x" for name, x in row.speedups().items())] for row in rows]
-    return format_table(["suite", "case", "pass", "fusegen ms", "speed-up over"], cells,
-                        markdown=True, right=[3])
+    header = ["suite", "case", "pass", "fusegen ms", "speed-up over"]
+    if any(row.psnr for row in rows):
+        header += ["PSNR dB", "fusegen's PSNR gain over"]
+        for row, line in zip(rows, cells):
+            line += [", ".join(f"{name} {db:.2f}" for name, db in (row.psnr or {}).items()),
+                     ", ".join(f"{name} {db:+.2f} dB" for name, db in row.psnr_gains().items())]
+    return format_table(header, cells, markdown=True, right=[3])
 
 
 def rows_as_dicts(rows: list[Row]) -> list[dict[str, Any]]:
-    """Rows as plain dicts (for JSON), with the speed-ups."""
-    return [{**vars(row), "speedups": row.speedups()} for row in rows]
+    """Rows as plain dicts (for JSON), with the speed-ups (and the PSNR gains, where scored)."""
+    out = []
+    for row in rows:
+        item = {**vars(row), "speedups": row.speedups()}
+        if row.psnr is None:
+            del item["psnr"]
+        else:
+            item["psnr_gains_db"] = row.psnr_gains()
+        out.append(item)
+    return out

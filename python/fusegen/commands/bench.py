@@ -22,11 +22,17 @@ def register(subparsers) -> None:
         "and scikit-image where installed), gan-step (a whole DCGAN training step, fused vs "
         "unfused), ema (the generator's EMA update), fuse (fusegen.nn.fuse on CycleGAN, pix2pix, "
         "ResNet, DnCNN and SRGAN networks, train and eval, against the models themselves), "
-        "partial-conv (the masked convolution blocks of inpainting against their eager formulation).")
+        "partial-conv (the masked convolution blocks of inpainting against their eager formulation), "
+        "bm3d (fusegen's BM3D beside fusegen's NLM and the reference bm3d package where installed: "
+        "time and PSNR).")
     p.add_argument("suites", nargs="*", metavar="SUITE", default=[],
                    help=f"any of {', '.join(SUITES)} (default: all)")
     p.add_argument("--device", default="cpu", help="torch device to run on (default: cpu)")
-    p.add_argument("--repeats", type=int, default=10, help="timed rounds per row (default: 10)")
+    p.add_argument("--repeats", type=int, default=10,
+                   help="timed rounds per row (default: 10; ema at least 30, bm3d at most 3)")
+    p.add_argument("--size", type=int, default=None,
+                   help="bm3d: side of the centre crop of the 512x512 photos (default: 256; 512: "
+                   "the whole photos, minutes with the reference)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--compile", action="store_true",
                    help="add torch.compile of the anchors (compiling takes minutes on CPU)")
@@ -50,9 +56,14 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     suites = args.suites or list(SUITES)
+    if args.size is not None:
+        _check_size(args.size, suites)
     where = machine_name(device)
-    rows = run_suites(suites, device, args.repeats, args.compile, args.channels_last)
-    notes = missing_anchors() if "nlm" in suites else []
+    rows = run_suites(suites, device, args.repeats, args.compile, args.channels_last,
+                      bm3d_size=args.size)
+    notes = missing_anchors(suites)
+    if "bm3d" in suites:
+        notes.append(_bm3d_note(args.repeats))
     if args.json:
         print(json.dumps({"fusegen": __version__, "torch": torch.__version__, "device": where,
                           "date": date.today().isoformat(), "notes": notes,
@@ -64,3 +75,21 @@ def run(args: argparse.Namespace) -> int:
         for note in notes:
             print(f"note: {note}")
     return 0
+
+
+def _bm3d_note(repeats: int) -> str:
+    from ..bench.bm3d_cases import MAX_ROUNDS
+
+    return (f"bm3d: median of {min(repeats, MAX_ROUNDS)} rounds (a call of the reference takes "
+            f"seconds); PSNR in dB against the clean photo, every result clipped to [0, 1]")
+
+
+def _check_size(size: int, suites: list[str]) -> None:
+    """Before any suite runs: --size goes with the bm3d suite and fits in its photos."""
+    from ..bench.bm3d_cases import PHOTO_SIDE
+
+    if "bm3d" not in suites:
+        raise ValueError("--size is for the bm3d suite")
+    if not 1 <= size <= PHOTO_SIDE:
+        raise ValueError(f"--size must be in [1, {PHOTO_SIDE}] (the photos are {PHOTO_SIDE}x{PHOTO_SIDE}), "
+                         f"got {size}")

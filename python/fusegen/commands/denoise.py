@@ -1,5 +1,5 @@
-"""``fusegen denoise``: denoise a PNG/JPEG image with non-local means or a trained DnCNN; time it,
-score it."""
+"""``fusegen denoise``: denoise a PNG/JPEG image with non-local means, BM3D or a trained DnCNN;
+time it, score it."""
 
 from __future__ import annotations
 
@@ -12,25 +12,38 @@ import torch
 
 from ._common import check_writable_format, describe_image, parse_device
 
-METHODS = ("nlm", "dncnn")
+METHODS = ("nlm", "bm3d", "dncnn")
+STAGES = ("basic", "final")
+
+# Options that belong to some methods only: dest -> (flag, the methods it is for).
+METHOD_OPTIONS = {"h": ("--h", ("nlm",)), "patch": ("--patch", ("nlm",)),
+                  "search": ("--search", ("nlm", "bm3d")), "stage": ("--stage", ("bm3d",)),
+                  "model": ("--model", ("dncnn",)), "self_ensemble": ("--self-ensemble", ("dncnn",))}
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "denoise",
-        help="denoise a PNG/JPEG image (grey or colour) with non-local means or a DnCNN",
-        description="Denoise an 8-bit grey or colour image. Sigma and h are on the 0-255 scale. "
-        "Without --h/--patch/--search, fusegen.ops.nlm_denoise's table gives them from sigma.",
+        help="denoise a PNG/JPEG image (grey or colour) with non-local means, BM3D or a DnCNN",
+        description="Denoise an 8-bit grey or colour image with non-local means (default), BM3D "
+        "or a trained DnCNN. Sigma and h are on the 0-255 scale. Without --h/--patch/--search, "
+        "fusegen.ops.nlm_denoise's table gives NLM's from sigma; BM3D takes its default profile "
+        "(fusegen.ops.bm3d.bm3d_params).",
     )
     p.add_argument("input", metavar="IN", help="image file to denoise (PNG, JPEG, ...)")
     p.add_argument("-o", "--output", metavar="OUT", required=True, help="where to write the result")
     p.add_argument("--sigma", type=float, help="noise standard deviation, 0-255 scale "
                    "(default: the --add-noise level)")
-    p.add_argument("--h", type=float, help="filtering strength, 0-255 scale (default: table)")
-    p.add_argument("--patch", type=int, help="odd patch size (default: table)")
-    p.add_argument("--search", type=int, help="odd search-window size (default: table)")
+    p.add_argument("--h", type=float, help="--method nlm: filtering strength, 0-255 scale "
+                   "(default: table)")
+    p.add_argument("--patch", type=int, help="--method nlm: odd patch size (default: table)")
+    p.add_argument("--search", type=int, help="--method nlm or bm3d: odd search-window size "
+                   "(default: NLM's table, BM3D's profile)")
     p.add_argument("--method", choices=METHODS, default="nlm",
                    help="denoiser (default: nlm); dncnn needs --model")
+    p.add_argument("--stage", choices=STAGES,
+                   help="--method bm3d: 'final' (both stages, default) or 'basic' (the hard-"
+                   "thresholding estimate only: faster, a lower PSNR)")
     p.add_argument("--model", metavar="CKPT",
                    help="--method dncnn: a checkpoint from `fusegen train dncnn` (its best.pt)")
     p.add_argument("--self-ensemble", action="store_true",
@@ -47,16 +60,12 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..data import add_noise, read_image, write_image
-    from ..ops import nlm_denoise
 
     sigma = args.sigma if args.sigma is not None else args.add_noise
+    _check_method_options(args)
     if args.method == "dncnn":
         if args.model is None:
             raise ValueError("--method dncnn needs --model CKPT (train one: fusegen train dncnn --out DIR)")
-    elif args.model is not None:
-        raise ValueError("--model is for --method dncnn")
-    elif args.self_ensemble:
-        raise ValueError("--self-ensemble is for --method dncnn")
     elif sigma is None:
         raise ValueError("--sigma is required (or --add-noise, whose level it then takes)")
     if args.add_noise is not None and not (math.isfinite(args.add_noise) and args.add_noise >= 0):
@@ -83,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     x = x[0] if x.shape[0] == 1 else x  # grey as (H, W)
     start = time.perf_counter()
     if model is None:
-        y = nlm_denoise(x, sigma, h=args.h, patch_size=args.patch, search_size=args.search)
+        y = _classical(args, x, sigma)
     else:  # the model works on floats in [0, 1]; the file is 8-bit
         y = model.denoise((x if x.dim() == 3 else x[None]).float() / 255.0, args.self_ensemble)
         y = (y * 255.0).round().clamp(0, 255).to(torch.uint8)
@@ -94,12 +103,33 @@ def run(args: argparse.Namespace) -> int:
     write_image(y.cpu(), args.output)
 
     level = f", sigma {sigma:g}" if model is None else f", model {args.model}"
+    level += f", {args.stage} stage" if args.stage else ""
     print(f"denoised {args.input} ({describe_image(image)}) with {args.method}{level}, "
           f"in {seconds:.3f} s on {device}: {args.output}")
     if reference is not None:
         print(f"PSNR: input {_psnr_8bit(image, reference):.2f} dB, "
               f"denoised {_psnr_8bit(y.cpu().reshape(image.shape), reference):.2f} dB")
     return 0
+
+
+def _check_method_options(args: argparse.Namespace) -> None:
+    """An option given with a method it does not apply to is an error, not silently ignored."""
+    for dest, (flag, methods) in METHOD_OPTIONS.items():
+        value = getattr(args, dest)
+        if value is not None and value is not False and args.method not in methods:
+            raise ValueError(f"{flag} is for --method {' or '.join(methods)}, got --method {args.method}")
+
+
+def _classical(args: argparse.Namespace, x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """NLM or BM3D on the 8-bit image (sigma on the 0-255 scale); None options: the defaults."""
+    if args.method == "bm3d":
+        from ..ops.bm3d import bm3d_denoise
+
+        stage = {} if args.stage is None else {"stage": args.stage}
+        return bm3d_denoise(x, sigma, search_size=args.search, **stage)
+    from ..ops import nlm_denoise
+
+    return nlm_denoise(x, sigma, h=args.h, patch_size=args.patch, search_size=args.search)
 
 
 def _load_dncnn(path: str, device: torch.device):

@@ -36,19 +36,22 @@ def register(subparsers) -> None:
                    help="how to combine (default: auto -- average for denoisers, mixture for generators)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--weights", metavar="W,W,...",
-                       help="one weight >= 0 per member in order (the --nlm member last); "
+                       help="one weight >= 0 per member in order (the --nlm and --bm3d members "
+                       "last, in that order); "
                        "normalised to sum 1 (default: uniform)")
     group.add_argument("--learn", action="store_true", help="learn the weights from --data")
     p.add_argument("--method", choices=METHODS,
                    help="how --learn fits: lstsq (average, default), psnr (gradient descent on the mean "
                    "validation PSNR; average or soup of denoisers), mmd (mixture, default)")
     p.add_argument("--nlm", action="store_true",
-                   help="add a non-local-means denoiser (at --sigma) as the last member")
+                   help="add a non-local-means denoiser (at --sigma) after the checkpoints")
+    p.add_argument("--bm3d", action="store_true",
+                   help="add a BM3D denoiser (at --sigma) as the last member")
     p.add_argument("--names", metavar="A,B,...", help="member names for the table "
                    "(default: from the checkpoint paths)")
     p.add_argument("--sigma", type=float, default=25.0,
                    help="denoisers: noise level (0-255 scale) of the validation and test pairs and of "
-                   "--nlm (default: 25)")
+                   "--nlm and --bm3d (default: 25)")
     p.add_argument("--data", metavar="DATA",
                    help="learning data. Denoisers: 'photos' (scikit-image's training photographs -- "
                    "those DnCNN trains on, so prefer a held-out folder), a folder of images, digits or "
@@ -95,15 +98,14 @@ def run(args: argparse.Namespace) -> int:
     from ..checkpoint import save_model
     from ..data import add_noise
     from ..load import load
-    from ..models import Ensemble, NLMDenoiser
+    from ..models import Ensemble, build_model
     from ..models.ensemble import normalize_weights
 
     device = parse_device(args.device)
     _check_args(args)
     members = [load(path, device=device) for path in args.checkpoints]
     names = _names(args)
-    if args.nlm:
-        members.append(NLMDenoiser(args.sigma).to(device))
+    members += [build_model(kind, {"sigma": args.sigma}).to(device) for kind in _classical(args)]
     weights = None
     if args.weights is not None:
         weights = normalize_weights(_numbers(args.weights), len(members), "--weights")
@@ -115,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
                          "generator soup --weights")
 
     result: dict = {"mode": ensemble.mode, "members": list(ensemble.names),
-                    "checkpoints": list(args.checkpoints) + (["(nlm)"] if args.nlm else [])}
+                    "checkpoints": list(args.checkpoints) + [f"({kind})" for kind in _classical(args)]}
     if generators or vae:
         fit_data, report_data = _image_halves(args, members[0])
     if generators:
@@ -191,8 +193,13 @@ def _numbers(text: str) -> list[float]:
         raise ValueError(f"--weights must be numbers like 0.3,0.7, got {text!r}") from None
 
 
+def _classical(args) -> list[str]:
+    """The model kinds of the classical denoisers asked for (--nlm, --bm3d), in member order."""
+    return [kind for kind in ("nlm", "bm3d") if getattr(args, kind)]
+
+
 def _names(args) -> list[str]:
-    count = len(args.checkpoints) + (1 if args.nlm else 0)
+    count = len(args.checkpoints) + len(_classical(args))
     if args.names:
         names = [n.strip() for n in args.names.split(",")]
         if len(names) != count:
@@ -204,7 +211,7 @@ def _names(args) -> list[str]:
         names.append(f"{p.parent.name}/{p.name}" if p.parent.name else p.name)
     if len(set(names)) < len(names):
         names = [f"{n}#{k}" for k, n in enumerate(names)]
-    return names + (["nlm"] if args.nlm else [])
+    return names + _classical(args)
 
 
 def _channels(members) -> int:

@@ -5,10 +5,10 @@ Each step (one module each: :mod:`.kernels`, :mod:`.generation`, :mod:`.denoisin
 returns a dictionary for the report, which :func:`run` writes as JSON (``report.json``) and as a
 short markdown summary (``report.md``) to the output folder, next to the PNG images the steps
 make. On data the package reaches offline, it trains a conditional DCGAN on digits and a small
-DnCNN, compares DnCNN with NLM, measures the GAN's distance to the real digits, fills holes in a
-photo with a small inpainting model beside OpenCV's Telea, adapts the DnCNN to a new noise
-level, combines models in ensembles and runs an active-learning loop: a few minutes on a 2-core
-CPU with the default :class:`DemoSizes`.
+DnCNN, compares DnCNN with NLM and BM3D, measures the GAN's distance to the real digits, fills
+holes in a photo with a small inpainting model beside OpenCV's Telea, adapts the DnCNN to a new
+noise level, combines models in ensembles and runs an active-learning loop: a few minutes on a
+2-core CPU with the default :class:`DemoSizes`.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def run(out_dir: str | os.PathLike, device: str = "cpu", sizes: DemoSizes | None
     report["metrics"] = step_metrics(out, device, sizes)
     print("\n== DnCNN denoiser")
     report["dncnn"] = step_dncnn(out, device, sizes)
-    print("\n== NLM vs DnCNN on an unseen photo")
+    print("\n== NLM and BM3D vs DnCNN on an unseen photo")
     report["denoise"] = step_denoise_compare(out, device)
     print("\n== inpainting: holes in an unseen photo, fusegen vs OpenCV")
     report["inpaint"] = step_inpaint(out, device, sizes)

@@ -26,8 +26,9 @@ def markdown_report(report: dict[str, Any]) -> str:
     if "denoise" in report:
         c = report["denoise"]
         lines += [f"- Camera at sigma 25: noisy {c['psnr_noisy_db']:.2f} dB, NLM {c['psnr_nlm_db']:.2f} dB, "
-                  f"DnCNN {c['psnr_dncnn_db']:.2f} dB (self-ensemble {c['psnr_dncnn_self_ensemble_db']:.2f} dB) "
-                  f"![clean, noisy, NLM, DnCNN](denoise-camera.png)"]
+                  f"BM3D {c['psnr_bm3d_db']:.2f} dB, DnCNN {c['psnr_dncnn_db']:.2f} dB (self-ensemble "
+                  f"{c['psnr_dncnn_self_ensemble_db']:.2f} dB) "
+                  f"![clean, noisy, NLM, BM3D, DnCNN](denoise-camera.png)"]
     if "inpaint" in report:
         i = report["inpaint"]
         telea = f", OpenCV Telea {i['psnr_telea_db']:.2f} dB" if "psnr_telea_db" in i else ""
