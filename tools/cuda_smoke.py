@@ -12,7 +12,7 @@ import sys
 import torch
 
 import fusegen
-from fusegen.ops import bias_act, conv_norm_act, nlm_denoise, norm_act, weighted_sum
+from fusegen.ops import bias_act, bm3d_denoise, conv_norm_act, nlm_denoise, norm_act, weighted_sum
 
 
 def check(name: str, got: torch.Tensor, want: torch.Tensor, tol: float = 1e-4) -> bool:
@@ -76,6 +76,14 @@ def main() -> int:
         image[0, 0, 3, 4] = float("nan")
         cpu, gpu = on_both(lambda im: nlm_denoise(im, 0.05, h=0.1, patch_size=patch, search_size=search), image)
         ok &= check(f"nlm_denoise {shape} patch {patch} search {search}", gpu, cpu, 1e-5)
+
+    # BM3D: colour and grey, both stages, the 8x8 copy and the generic block size; a NaN.
+    for shape, kw in (((2, 3, 40, 37), {}), ((1, 1, 33, 29), dict(block_size=5, search_size=9))):
+        image = torch.rand(shape, generator=g)
+        image[0, 0, 20, 5] = float("nan")
+        for stage in ("basic", "final"):
+            cpu, gpu = on_both(lambda im: bm3d_denoise(im, 0.1, stage=stage, **kw), image)
+            ok &= check(f"bm3d_denoise {shape} {stage} {kw}", gpu, cpu, 1e-4)
 
     torch.cuda.synchronize()
     print("cuda_smoke:", "all kernels agree with the CPU" if ok else "MISMATCHES above")
