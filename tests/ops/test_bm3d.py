@@ -322,3 +322,32 @@ def test_cpu_equals_device(device):
     grey = noisy_image((1, 1, 33, 47), torch.float64)
     torch.testing.assert_close(bm3d_denoise(grey.to(device), 0.1, stage="basic").cpu(),
                                bm3d_denoise(grey, 0.1, stage="basic"), atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("kw", [
+    dict(block_size=16, search_size=9, step=4, group_size=64, match_threshold=float("inf")),
+    # (Not one-pixel blocks: on these stripes their distances tie exactly, and last-bit
+    # differences between the kernels' and the twin's basic estimates reorder the final ties.)
+    dict(block_size=2, search_size=5, step=1, group_size=4),
+    dict(block_size=5, search_size=41, step=2, group_size=(8, 16), match_threshold=0.0),
+])
+def test_device_matches_twin(device, kw):
+    """Every device's kernel against the float64 twin, on the parameters' extremes."""
+    image = noisy_image((2, 3, 23, 19), torch.float64)
+    image[1, 2, 4, 5] = 0.25  # exact ties are common on the twin's stripes already
+    for stage in ("basic", "final"):
+        got = bm3d_denoise(image.to(device), 0.1, stage=stage, **kw).cpu()
+        params = bm3d_params(0.1, torch.float64, **kw)
+        torch.testing.assert_close(got, twin.bm3d_denoise(image, 0.1, params, stage), atol=1e-11, rtol=0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_device_non_finite_and_batches(device):
+    """The NaN rule, and a batch large enough to be cut into chunks, on every device."""
+    batch = torch.rand(40, 3, 24, 24, generator=torch.Generator().manual_seed(1))
+    batch[7, 1, 3, 3] = float("nan")
+    got = bm3d_denoise(batch.to(device), 0.1, search_size=9).cpu()
+    expected = bm3d_denoise(batch, 0.1, search_size=9)
+    assert torch.equal(got.isnan(), expected.isnan())
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=0, equal_nan=True)
