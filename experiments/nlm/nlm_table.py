@@ -71,7 +71,8 @@ def run_fusegen(noisy8: np.ndarray, sigma: float, h=None, patch=None, search=Non
     x = torch.from_numpy(noisy8).float().div_(255)
     x = x.permute(2, 0, 1).contiguous() if x.dim() == 3 else x
     out, seconds = best_time(
-        lambda: nlm_denoise(x, sigma / 255, h=h, patch_size=patch, search_size=search), repeats)
+        lambda: nlm_denoise(x, sigma / 255, h=h, patch_size=patch, search_size=search,
+                            colour_space="rgb"), repeats)  # the table below is the RGB path's
     out = out.permute(1, 2, 0) if out.dim() == 3 else out
     return out.numpy(), seconds
 
@@ -123,7 +124,7 @@ def table(images: list[str], sigmas: list[float], seed: int):
             channels = 3 if clean8.ndim == 3 else 1
             for method, table_name in (("fusegen, sigma only", "measured"),
                                        ("fusegen, IPOL table", "ipol")):
-                params = nlm_params(sigma, channels, torch.uint8, table=table_name)
+                params = nlm_params(sigma, channels, torch.uint8, table=table_name, colour_space="rgb")
                 out, t = run_fusegen(noisy8, sigma, params.h / 255, params.patch_size,
                                      params.search_size)
                 add(method, f"{params.patch_size}/{params.search_size}, h={params.h / sigma:.2f}σ",

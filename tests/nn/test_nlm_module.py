@@ -22,6 +22,16 @@ def test_module_defaults_follow_the_table():
     torch.testing.assert_close(NLMDenoise(20.0)(image), nlm_denoise(image, 20.0), atol=0, rtol=0)
 
 
+def test_module_colour_space():
+    image = torch.rand(2, 3, 14, 13, generator=torch.Generator().manual_seed(2))
+    for space in ("opponent", "rgb"):
+        module = NLMDenoise(0.1, patch_size=3, search_size=7, colour_space=space)
+        expected = nlm_denoise(image, 0.1, patch_size=3, search_size=7, colour_space=space)
+        torch.testing.assert_close(module(image), expected, atol=0, rtol=0)
+    torch.testing.assert_close(NLMDenoise(0.1)(image), nlm_denoise(image, 0.1), atol=0, rtol=0)
+    assert repr(NLMDenoise(0.1, colour_space="rgb")) == "NLMDenoise(sigma=0.1, colour_space='rgb')"
+
+
 def test_module_in_a_pipeline():
     pipeline = torch.nn.Sequential(NLMDenoise(0.05, h=0.04), torch.nn.Conv2d(1, 2, 3))
     assert pipeline(torch.rand(2, 1, 12, 12)).shape == (2, 2, 10, 10)
@@ -41,6 +51,8 @@ def test_repr_names_the_settings():
         (dict(sigma=0.1, search_size=0), ValueError, "search_size"),
         (dict(sigma=0.1, patch_size=7, search_size=5), ValueError, "search_size"),
         (dict(sigma=0.1, data_range=-1.0), ValueError, "data_range"),
+        (dict(sigma=0.1, colour_space="lab"), ValueError, "colour_space"),
+        (dict(sigma=0.1, colour_space=1), TypeError, "colour_space"),
     ],
 )
 def test_bad_settings_fail_when_the_module_is_built(kwargs, error, name):

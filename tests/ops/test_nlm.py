@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 import fusegen
 from fusegen.ops import nlm_denoise, reference
-from fusegen.ops.nlm import nlm_params
+from fusegen.ops.nlm import OPPONENT_CHROMA_SCALE, nlm_params
 
 needs_cuda = pytest.mark.skipif(
     not (torch.cuda.is_available() and fusegen.build_info()["cuda"]),
@@ -34,57 +33,179 @@ def noisy_image(shape, dtype=torch.float32, seed=0):
     return x.to(dtype)
 
 
-def call(image, sigma, h, patch, search):
-    return nlm_denoise(image, sigma, h=h, patch_size=patch, search_size=search)
+def call(image, sigma, h, patch, search, colour_space="rgb"):
+    """The wrapper with explicit parameters; 3-channel images in RGB (all channels filtered
+    together, as the operator and the reference do) unless colour_space says otherwise."""
+    return nlm_denoise(image, sigma, h=h, patch_size=patch, search_size=search,
+                       colour_space=colour_space)
 
 
-@pytest.mark.parametrize("patch,search", WINDOWS)
-@pytest.mark.parametrize("shape", [(7, 9), (1, 6, 8), (3, 8, 7), (2, 2, 6, 6)])
-@pytest.mark.parametrize("sigma", [0.0, 0.1])
-def test_matches_reference_float(shape, patch, search, sigma):
-    for dtype in (torch.float64, torch.float32):
-        image = noisy_image(shape, dtype)
-        expected = reference.nlm_denoise(image, sigma, 0.15, patch, search)
-        got = call(image, sigma, 0.15, patch, search)
-        assert got.dtype == dtype and got.shape == image.shape
-        torch.testing.assert_close(got, expected, atol=FLOAT_TOLERANCE[dtype], rtol=0)
+# BM3D's opponent space, from its definition: Y = (R+G+B)/3, U = (R-B)/2, V = (R-2G+B)/4, each
+# divided by the factor it scales the noise's standard deviation by (the norm of its row).
+_BM3D_OPPONENT = torch.tensor([[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0, -1 / 2], [1 / 4, -1 / 2, 1 / 4]],
+                              dtype=torch.float64)
+NOISE_FACTORS = torch.tensor([1 / 3 ** 0.5, 1 / 2 ** 0.5, 0.375 ** 0.5], dtype=torch.float64)
+OPPONENT = _BM3D_OPPONENT / NOISE_FACTORS[:, None]
 
 
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-@pytest.mark.parametrize("patch,search", [(3, 5), (5, 9)])
-def test_matches_reference_half_types(dtype, patch, search):
-    image = noisy_image((3, 9, 8), dtype)
-    expected = reference.nlm_denoise(image, 0.1, 0.12, patch, search)  # rounds to dtype
-    got = call(image, 0.1, 0.12, patch, search)
-    assert got.dtype == dtype
-    # One rounding of the result to the half type apart.
-    torch.testing.assert_close(got.double(), expected.double(), atol=FLOAT_TOLERANCE[dtype], rtol=0)
-
-
-@pytest.mark.parametrize("patch,search", [(3, 7), (5, 5)])
-@pytest.mark.parametrize("channels", [1, 3])
-def test_matches_reference_uint8(patch, search, channels):
-    image = noisy_image((channels, 10, 9), torch.uint8)
-    expected = reference.nlm_denoise(image, 20.0, 30.0, patch, search)
-    got = call(image, 20.0, 30.0, patch, search)
-    assert got.dtype == torch.uint8
-    # float32 and float64 sums may round a value near .5 to neighbouring integers.
-    assert (got.int() - expected.int()).abs().max() <= 1
-
-
-@pytest.mark.parametrize("shape", [(1, 5), (4, 1), (2, 3), (1, 1)])
-def test_images_smaller_than_the_windows(shape):
-    """Reflect padding folds as often as needed when the pad is wider than the image."""
-    image = noisy_image(shape, torch.float64)
-    expected = reference.nlm_denoise(image, 0.05, 0.1, 3, 9)
-    torch.testing.assert_close(call(image, 0.05, 0.1, 3, 9), expected, atol=1e-10, rtol=0)
+def reference_opponent(image, sigma, h, patch, search, chroma_scale=OPPONENT_CHROMA_SCALE):
+    """The opponent colour path composed of plain PyTorch and the float64 reference: rotate,
+    scale U and V by ``chroma_scale``, the reference with sigma and h scaled so that its mean
+    over the channels is the weighted mean ``(dY² + a² dU² + a² dV²) / (1 + 2 a²)``, unscale,
+    rotate back with the inverse matrix; the image's dtype."""
+    x = image.double().reshape(-1, 3, *image.shape[-2:])
+    weights = torch.tensor([1.0, chroma_scale, chroma_scale], dtype=torch.float64)
+    z = torch.einsum("ij,njhw->nihw", OPPONENT, x) * weights[:, None, None]
+    c = ((1 + 2 * chroma_scale**2) / 3) ** 0.5
+    filtered = reference.nlm_denoise(z, sigma * c, h * c, patch, search) / weights[:, None, None]
+    out = torch.einsum("ij,njhw->nihw", torch.linalg.inv(OPPONENT), filtered).reshape(image.shape)
+    if image.dtype == torch.uint8:
+        return out.round().clamp(0, 255).to(torch.uint8)
+    return out.to(image.dtype)
 
 
 def test_default_parameters_follow_the_table():
-    image = noisy_image((3, 20, 20), torch.float64)
-    params = nlm_params(0.1, channels=3, dtype=torch.float64)
+    image = noisy_image((2, 20, 20), torch.float64)
+    params = nlm_params(0.1, channels=2, dtype=torch.float64)
     expected = call(image, 0.1, params.h, params.patch_size, params.search_size)
     torch.testing.assert_close(nlm_denoise(image, 0.1), expected, atol=0, rtol=0)
+    colour = noisy_image((3, 20, 20), torch.float64)
+    params = nlm_params(0.1, channels=3, dtype=torch.float64, colour_space="rgb")
+    expected = call(colour, 0.1, params.h, params.patch_size, params.search_size)
+    torch.testing.assert_close(nlm_denoise(colour, 0.1, colour_space="rgb"), expected, atol=0,
+                               rtol=0)
+
+
+# --- colour: the opponent space (the default for 3 channels) ----------------------------------
+
+
+def test_the_opponent_matrix_is_bm3ds_scaled_to_equal_noise():
+    from fusegen.ops.nlm import OPPONENT as exported
+
+    torch.testing.assert_close(torch.tensor(exported, dtype=torch.float64), OPPONENT, atol=1e-15,
+                               rtol=0)
+    # orthonormal: a rotation, so white RGB noise of sigma stays white noise of sigma
+    torch.testing.assert_close(OPPONENT @ OPPONENT.T, torch.eye(3, dtype=torch.float64),
+                               atol=1e-15, rtol=0)
+
+
+@pytest.mark.parametrize("shape", [(3, 9, 8), (2, 3, 7, 6)])
+@pytest.mark.parametrize("patch,search", [(1, 3), (3, 5), (3, 7)])
+@pytest.mark.parametrize("sigma", [0.0, 0.1])
+def test_colour_matches_the_reference_composition(shape, patch, search, sigma):
+    image = noisy_image(shape, torch.float64)
+    expected = reference_opponent(image, sigma, 0.12, patch, search)
+    got = nlm_denoise(image, sigma, h=0.12, patch_size=patch, search_size=search)
+    assert got.dtype == torch.float64 and got.shape == image.shape and got.is_contiguous()
+    torch.testing.assert_close(got, expected, atol=1e-10, rtol=0)
+    got32 = nlm_denoise(image.float(), sigma, h=0.12, patch_size=patch, search_size=search)
+    torch.testing.assert_close(got32, expected.float(), atol=4e-6, rtol=0)
+
+
+@pytest.mark.parametrize("sigma255", [10.0, 30.0, 60.0])
+def test_colour_defaults_follow_the_opponent_rows(sigma255):
+    image = noisy_image((3, 10, 11), torch.float64)
+    sigma = sigma255 / 255
+    params = nlm_params(sigma, channels=3, dtype=torch.float64)
+    expected = reference_opponent(image, sigma, *params)
+    torch.testing.assert_close(nlm_denoise(image, sigma), expected, atol=1e-10, rtol=0)
+
+
+def test_a_chroma_scale_of_one_is_the_rgb_distance(monkeypatch):
+    """The opponent space is a rotation: with U and V weighed like luma, the weights and so the
+    result are RGB's, to rounding."""
+    import fusegen.ops.nlm as nlm
+
+    image = noisy_image((2, 3, 11, 10), torch.float64)
+    rgb = nlm_denoise(image, 0.1, h=0.1, patch_size=3, search_size=7, colour_space="rgb")
+    monkeypatch.setattr(nlm, "OPPONENT_CHROMA_SCALE", 1.0)
+    opponent = nlm_denoise(image, 0.1, h=0.1, patch_size=3, search_size=7)
+    torch.testing.assert_close(opponent, rgb, atol=1e-12, rtol=0)
+
+
+def test_colour_rgb_is_the_shared_weight_operator():
+    image = noisy_image((2, 3, 9, 10), torch.float64)
+    expected = reference.nlm_denoise(image, 0.1, 0.12, 3, 5)
+    got = nlm_denoise(image, 0.1, h=0.12, patch_size=3, search_size=5, colour_space="rgb")
+    torch.testing.assert_close(got, expected, atol=1e-10, rtol=0)
+    # the opponent path filters the channels differently
+    assert not torch.allclose(nlm_denoise(image, 0.1, h=0.12, patch_size=3, search_size=5), got)
+
+
+def test_colour_space_is_ignored_without_three_channels():
+    for shape in ((9, 8), (1, 9, 8), (2, 9, 8), (2, 4, 9, 8)):
+        image = noisy_image(shape)
+        torch.testing.assert_close(nlm_denoise(image, 0.1, colour_space="opponent"),
+                                   nlm_denoise(image, 0.1, colour_space="rgb"), atol=0, rtol=0)
+        channels = image.shape[-3] if image.dim() > 2 else 1
+        assert nlm_params(0.1, channels) == nlm_params(0.1, channels, colour_space="rgb")
+
+
+def test_colour_uint8_round_trip():
+    image = noisy_image((3, 10, 9), torch.uint8)
+    got = nlm_denoise(image, 20.0, h=25.0, patch_size=3, search_size=5)
+    assert got.dtype == torch.uint8 and got.shape == image.shape
+    # computed in float32 on the 0-255 values, then rounded and saturated once
+    float_path = nlm_denoise(image.float(), 20.0, h=25.0, patch_size=3, search_size=5)
+    assert torch.equal(got, float_path.round().clamp(0, 255).to(torch.uint8))
+    expected = reference_opponent(image, 20.0, 25.0, 3, 5)
+    assert (got.int() - expected.int()).abs().max() <= 1
+    # Extreme values: the shared weights make every result a weighted mean of RGB pixels, so
+    # the rotations leave 0-255 by rounding only, and saturation takes 0 and 255 back exactly.
+    extreme = torch.zeros(3, 8, 8, dtype=torch.uint8)
+    extreme[0] = 255
+    extreme[:, ::2, ::3] = 255 - extreme[:, ::2, ::3]
+    float_out = nlm_denoise(extreme.float(), 40.0, h=25.0, patch_size=3, search_size=5)
+    assert -1e-3 < float_out.min() and float_out.max() < 255 + 1e-3
+    out = nlm_denoise(extreme, 40.0, h=25.0, patch_size=3, search_size=5)
+    assert torch.equal(out, float_out.round().clamp(0, 255).to(torch.uint8))
+    assert out.min() == 0 and out.max() == 255
+    # a uint8 constant stays exactly constant through the rotations
+    constant = torch.full((2, 3, 12, 10), 200, dtype=torch.uint8)
+    constant[:, 1] = 17
+    assert torch.equal(nlm_denoise(constant, 25.0), constant)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_colour_half_types_are_computed_in_float32(dtype):
+    image = noisy_image((3, 9, 8), dtype)
+    got = nlm_denoise(image, 0.1, h=0.12, patch_size=3, search_size=5)
+    assert got.dtype == dtype
+    expected = nlm_denoise(image.float(), 0.1, h=0.12, patch_size=3, search_size=5).to(dtype)
+    torch.testing.assert_close(got, expected, atol=0, rtol=0)
+
+
+def test_colour_batches_layouts_and_grey_forms():
+    batch = noisy_image((3, 3, 16, 14))
+    got = nlm_denoise(batch, 0.1, patch_size=3, search_size=7)
+    for n in range(batch.shape[0]):
+        torch.testing.assert_close(got[n], nlm_denoise(batch[n], 0.1, patch_size=3, search_size=7),
+                                   atol=0, rtol=0)
+    channels_last = batch.to(memory_format=torch.channels_last)
+    torch.testing.assert_close(nlm_denoise(channels_last, 0.1, patch_size=3, search_size=7), got,
+                               atol=0, rtol=0)
+    out = nlm_denoise(batch.transpose(-1, -2), 0.1, patch_size=3, search_size=7)
+    assert out.is_contiguous()
+    torch.testing.assert_close(
+        out, nlm_denoise(batch.transpose(-1, -2).contiguous(), 0.1, patch_size=3, search_size=7),
+        atol=0, rtol=0)
+    strided = noisy_image((2, 6, 32, 18))[:, ::2, ::2]
+    torch.testing.assert_close(nlm_denoise(strided, 0.1), nlm_denoise(strided.contiguous(), 0.1),
+                               atol=0, rtol=0)
+
+
+def test_colour_non_finite_pixels_reach_all_channels():
+    clean = noisy_image((3, 48, 52), torch.float64)
+    for value in (float("nan"), float("inf")):
+        image = clean.clone()
+        image[1, 20, 30] = value  # green only: U does not read it, Y and V do, the weights mix all
+        out = call(image, 0.1, 0.1, 5, 11, colour_space="opponent")
+        reference_out = call(clean, 0.1, 0.1, 5, 11, colour_space="opponent")
+        expected_nan = _reach((48, 52), [(20, 30)], 5 // 2 + 11 // 2)
+        assert torch.equal(torch.isnan(out).all(0), expected_nan)
+        assert not torch.isnan(out[:, ~expected_nan]).any()
+        torch.testing.assert_close(out[:, ~expected_nan], reference_out[:, ~expected_nan],
+                                   atol=1e-12, rtol=0)
 
 
 @pytest.mark.parametrize(
@@ -103,7 +224,9 @@ def test_default_parameters_follow_the_table():
     ],
 )
 def test_ipol_table(sigma, channels, dtype, data_range, expected):
-    params = nlm_params(sigma, channels, dtype, data_range=data_range, table="ipol")
+    # The IPOL colour rows are for the three RGB channels filtered together.
+    params = nlm_params(sigma, channels, dtype, data_range=data_range, table="ipol",
+                        colour_space="rgb")
     assert params.h == pytest.approx(expected[0])
     assert (params.patch_size, params.search_size) == expected[1:]
 
@@ -123,9 +246,26 @@ def test_ipol_table(sigma, channels, dtype, data_range, expected):
     ],
 )
 def test_default_table(sigma, channels, dtype, expected):
-    params = nlm_params(sigma, channels, dtype)
+    # Colour rows: the RGB path (colour_space="rgb"); grey rows ignore the colour space.
+    params = nlm_params(sigma, channels, dtype, colour_space="rgb")
     assert params.h == pytest.approx(expected[0])
     assert (params.patch_size, params.search_size) == expected[1:]
+    if channels != 3:
+        assert nlm_params(sigma, channels, dtype) == params
+
+
+@pytest.mark.parametrize("sigma255", [5.0, 10.0, 20.0, 25.0, 35.0, 50.0, 80.0])
+@pytest.mark.parametrize("dtype,data_range", [(torch.uint8, None), (torch.float32, None),
+                                              (torch.float64, 2.0)])
+def test_opponent_table(sigma255, dtype, data_range):
+    from fusegen.ops.nlm import MEASURED_TABLE
+
+    sigma = sigma255 if dtype == torch.uint8 else sigma255 / 255.0 * (data_range or 1.0)
+    params = nlm_params(sigma, 3, dtype, data_range=data_range)
+    row = next(r for r in MEASURED_TABLE["opponent"] if sigma255 <= r[0])
+    assert params.h == pytest.approx(row[3] * sigma)
+    assert (params.patch_size, params.search_size) == row[1:3]
+    assert params == nlm_params(sigma, 3, dtype, data_range=data_range, colour_space="opponent")
 
 
 def test_unknown_table_is_rejected():
@@ -255,9 +395,15 @@ def test_torch_compile():
     def denoise_then_scale(x):
         return nlm_denoise(x, 0.1, h=0.1, patch_size=3, search_size=5) * 2
 
-    torch.testing.assert_close(
-        denoise_then_scale(image), call(image, 0.1, 0.1, 3, 5) * 2, atol=0, rtol=0
-    )
+    @torch.compile(fullgraph=True, backend="aot_eager")
+    def denoise_rgb(x):
+        return nlm_denoise(x, 0.1, h=0.1, patch_size=3, search_size=5, colour_space="rgb")
+
+    # 3 channels: the opponent path (rotations around the operator) compiles too
+    torch.testing.assert_close(denoise_then_scale(image),
+                               call(image, 0.1, 0.1, 3, 5, colour_space="opponent") * 2,
+                               atol=1e-6, rtol=0)
+    torch.testing.assert_close(denoise_rgb(image), call(image, 0.1, 0.1, 3, 5), atol=0, rtol=0)
 
 
 # --- errors: the message names the argument -------------------------------------------------
@@ -282,6 +428,14 @@ ERRORS = [
     (lambda x: nlm_denoise(x, 0.1, search_size=-1), ValueError, "search_size"),
     (lambda x: nlm_denoise(x, 0.1, patch_size=7, search_size=5), ValueError, "search_size"),
     (lambda x: nlm_denoise(x, 0.1, data_range=0), ValueError, "data_range"),
+    (lambda x: nlm_denoise(x, 0.1, colour_space="lab"), ValueError, "colour_space"),
+    (lambda x: nlm_denoise(x, 0.1, colour_space="RGB"), ValueError, "colour_space"),
+    (lambda x: nlm_denoise(x, 0.1, colour_space=None), TypeError, "colour_space"),
+    (lambda x: nlm_denoise(x[:, :1], 0.1, colour_space="yuv"), ValueError, "colour_space"),
+    (lambda x: nlm_params(0.1, 3, colour_space="lab"), ValueError, "colour_space"),
+    (lambda x: nlm_params(0.1, 3, table="ipol"), ValueError, "colour_space"),
+    (lambda x: nlm_denoise(x, 0.1, patch_size=7, search_size=5, colour_space="rgb"), ValueError,
+     "search_size"),
 ]
 
 
@@ -340,6 +494,21 @@ def test_cuda_many_channels_and_non_default_stream():
         got = call(image.cuda(), 0.1, 0.1, 5, 11)
     stream.synchronize()
     torch.testing.assert_close(got.cpu(), expected, atol=1e-5, rtol=0)
+
+
+@needs_cuda
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.uint8])
+def test_cuda_colour_matches_cpu(dtype):
+    image = noisy_image((2, 3, 29, 33), dtype)
+    sigma = 25.0 if dtype == torch.uint8 else 0.1
+    expected = nlm_denoise(image, sigma)
+    got = nlm_denoise(image.cuda(), sigma)
+    assert got.is_cuda and got.dtype == dtype
+    if dtype == torch.uint8:
+        assert (got.cpu().int() - expected.int()).abs().max() <= 1
+    else:
+        torch.testing.assert_close(got.cpu(), expected, atol=FLOAT_TOLERANCE[dtype] * 5, rtol=0)
 
 
 @needs_cuda

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..ops.checks import check_number, check_window
-from ..ops.nlm import nlm_denoise
+from ..ops.nlm import check_colour_space, nlm_denoise
 
 
 class NLMDenoise(nn.Module):
@@ -16,6 +16,8 @@ class NLMDenoise(nn.Module):
         sigma: standard deviation of the noise, in the units of the images' values.
         h, patch_size, search_size, data_range: as in :func:`fusegen.ops.nlm_denoise`; ``None``
             takes the default table's values for ``sigma`` and the input's channel count and dtype.
+        colour_space: ``"opponent"`` (default) or ``"rgb"``, for 3-channel inputs, as in
+            :func:`fusegen.ops.nlm_denoise`.
 
     The module has no parameters and is not differentiable (no backward is registered): use it
     for preprocessing or evaluation, e.g. as the first stage of a pipeline. Input (H, W),
@@ -34,6 +36,7 @@ class NLMDenoise(nn.Module):
         patch_size: int | None = None,
         search_size: int | None = None,
         data_range: float | None = None,
+        colour_space: str = "opponent",
     ) -> None:
         super().__init__()
         # Checked now, so that a bad configuration fails where the module is built.
@@ -50,15 +53,18 @@ class NLMDenoise(nn.Module):
             raise ValueError(f"search_size ({search_size}) must be at least patch_size ({patch_size})")
         if data_range is not None:
             check_number(data_range, "data_range", minimum=0.0, allow_minimum=False)
+        check_colour_space(colour_space)
         self.sigma = float(sigma)
         self.h = h
         self.patch_size = patch_size
         self.search_size = search_size
         self.data_range = data_range
+        self.colour_space = colour_space
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return nlm_denoise(image, self.sigma, h=self.h, patch_size=self.patch_size,
-                           search_size=self.search_size, data_range=self.data_range)
+                           search_size=self.search_size, data_range=self.data_range,
+                           colour_space=self.colour_space)
 
     def extra_repr(self) -> str:
         parts = [f"sigma={self.sigma:g}"]
@@ -66,4 +72,6 @@ class NLMDenoise(nn.Module):
             value = getattr(self, name)
             if value is not None:
                 parts.append(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}")
+        if self.colour_space != "opponent":
+            parts.append(f"colour_space={self.colour_space!r}")
         return ", ".join(parts)
