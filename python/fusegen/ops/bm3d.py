@@ -7,11 +7,10 @@ from typing import NamedTuple
 
 import torch
 
-from .checks import check_device_built, check_number
+from .checks import check_image, check_number
 
 __all__ = ["BM3DParams", "bm3d_denoise", "bm3d_params"]
 
-IMAGE_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.uint8)
 STAGES = ("basic", "final")
 MAX_BLOCK = 16
 MAX_GROUP = 64
@@ -187,7 +186,7 @@ def bm3d_denoise(
         >>> noisy = clean + 0.1 * torch.randn_like(clean)    # float image in [0, 1]
         >>> restored = bm3d_denoise(noisy, sigma=0.1)
     """
-    _check_image(image)
+    check_image(image)
     if stage not in STAGES:
         raise ValueError(f"stage must be 'basic' or 'final', got {stage!r}")
     params = bm3d_params(sigma, image.dtype, block_size=block_size, step=step,
@@ -199,23 +198,6 @@ def bm3d_denoise(
         image, float(sigma), stage, list(params.block_size), list(params.step),
         list(params.search_size), list(params.group_size), list(params.match_threshold),
         params.threshold, params.wiener_factor)
-
-
-def _check_image(image: object) -> torch.Tensor:
-    if not isinstance(image, torch.Tensor):
-        raise TypeError(f"image must be a torch.Tensor, got {type(image).__name__}")
-    if not 2 <= image.dim() <= 4:
-        raise ValueError(
-            f"image must have shape (H, W), (C, H, W) or (N, C, H, W), got {image.dim()} "
-            f"dimensions {tuple(image.shape)}"
-        )
-    if image.dtype not in IMAGE_DTYPES:
-        raise TypeError(
-            "image must have dtype float32, float64, float16, bfloat16 or uint8, "
-            f"got {image.dtype}"
-        )
-    check_device_built(image, "image")
-    return image
 
 
 def _check_fits(image: torch.Tensor, params: BM3DParams, stage: str) -> None:
@@ -233,7 +215,7 @@ def _check_fits(image: torch.Tensor, params: BM3DParams, stage: str) -> None:
 def _bm3d_denoise_fake(image, sigma, stage, block_size, step, search_size, group_size,
                        match_threshold, threshold, wiener_factor):
     """The compiled operator's checks and result, for fake tensors (torch.compile)."""
-    _check_image(image)
+    check_image(image)
     check_number(sigma, "sigma", minimum=0.0, allow_minimum=False)
     if stage not in STAGES:
         raise ValueError(f"stage must be 'basic' or 'final', got {stage!r}")

@@ -27,6 +27,28 @@ def check_device_built(t: torch.Tensor, name: str) -> None:
                            f"with a CUDA build of torch and nvcc (FUSEGEN_CUDA=on)")
 
 
+IMAGE_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.uint8)
+
+
+def check_image(image: object) -> torch.Tensor:
+    """An image batch for the denoisers: a tensor of shape (H, W), (C, H, W) or (N, C, H, W),
+    float or uint8, on a device this build has kernels for; returned."""
+    if not isinstance(image, torch.Tensor):
+        raise TypeError(f"image must be a torch.Tensor, got {type(image).__name__}")
+    if not 2 <= image.dim() <= 4:
+        raise ValueError(
+            f"image must have shape (H, W), (C, H, W) or (N, C, H, W), got {image.dim()} "
+            f"dimensions {tuple(image.shape)}"
+        )
+    if image.dtype not in IMAGE_DTYPES:
+        raise TypeError(
+            "image must have dtype float32, float64, float16, bfloat16 or uint8, "
+            f"got {image.dtype}"
+        )
+    check_device_built(image, "image")
+    return image
+
+
 def check_float_tensor(t: object, name: str) -> torch.Tensor:
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")

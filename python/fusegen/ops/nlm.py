@@ -7,12 +7,11 @@ from typing import NamedTuple
 
 import torch
 
-from .checks import check_device_built, check_number, check_window
+from .checks import check_image, check_number, check_window
 
 __all__ = ["COLOUR_SPACES", "IPOL_TABLE", "MEASURED_TABLE", "OPPONENT", "OPPONENT_CHROMA_SCALE",
            "NLMParams", "nlm_denoise", "nlm_params"]
 
-IMAGE_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.uint8)
 COLOUR_SPACES = ("opponent", "rgb")
 
 # The opponent colour space of BM3D, Y = (R+G+B)/3, U = (R-B)/2, V = (R-2G+B)/4, each row divided
@@ -203,7 +202,7 @@ def nlm_denoise(
         >>> noisy = clean + 0.1 * torch.randn_like(clean)    # float image in [0, 1]
         >>> restored = nlm_denoise(noisy, sigma=0.1)
     """
-    _check_image(image)
+    check_image(image)
     channels = 1 if image.dim() == 2 else image.shape[-3]
     params = nlm_params(sigma, channels, image.dtype, h=h, patch_size=patch_size,
                         search_size=search_size, data_range=data_range, colour_space=colour_space)
@@ -257,27 +256,10 @@ def _check_window_fits(params: NLMParams, size) -> None:
                              f"revisits reflected copies of the same pixels; got {value}")
 
 
-def _check_image(image: object) -> torch.Tensor:
-    if not isinstance(image, torch.Tensor):
-        raise TypeError(f"image must be a torch.Tensor, got {type(image).__name__}")
-    if not 2 <= image.dim() <= 4:
-        raise ValueError(
-            f"image must have shape (H, W), (C, H, W) or (N, C, H, W), got {image.dim()} "
-            f"dimensions {tuple(image.shape)}"
-        )
-    if image.dtype not in IMAGE_DTYPES:
-        raise TypeError(
-            "image must have dtype float32, float64, float16, bfloat16 or uint8, "
-            f"got {image.dtype}"
-        )
-    check_device_built(image, "image")
-    return image
-
-
 @torch.library.register_fake("fusegen::nlm_denoise")
 def _nlm_denoise_fake(image, sigma, h, patch_size, search_size):
     """The compiled operator's checks and result, for fake tensors (torch.compile)."""
-    _check_image(image)
+    check_image(image)
     check_number(sigma, "sigma", minimum=0.0)
     check_number(h, "h", minimum=0.0, allow_minimum=False)
     check_window(patch_size, "patch_size")
