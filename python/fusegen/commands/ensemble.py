@@ -126,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
     if args.learn:
         if generators:
             ensemble.fit_weights(real=fit_data.images.to(device), feature_fn=extractor, n=args.n,
-                                 method=args.method, generator=torch.Generator().manual_seed(args.seed))
+                                 method=args.method, generator=torch.Generator().manual_seed(args.seed),
+                                 real_labels=_labels(ensemble, fit_data, "cpu"))
         elif vae:
             ensemble.fit_weights(fit_data.images.to(device), method=args.method, steps=args.steps,
                                  labels=_labels(ensemble, fit_data, device))
@@ -138,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
 
     if generators:
         rows = ensemble.report(real=report_data.images.to(device), feature_fn=extractor, n=args.n,
-                               generator=torch.Generator().manual_seed(args.seed + 1), baselines=baselines)
+                               generator=torch.Generator().manual_seed(args.seed + 1), baselines=baselines,
+                               real_labels=_labels(ensemble, report_data, "cpu"))
         result["report_on"] = f"{args.data or 'digits'}: {len(report_data)} held-out real images, " \
                               f"{args.n} samples per row; features: {extractor.description}"
     elif vae:

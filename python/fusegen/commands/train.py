@@ -9,6 +9,11 @@ import json
 # checks they agree; importing the trainer here would slow every fusegen command down).
 INPAINT_HELP = {"batch_size": 16, "lr": "1e-3", "width": 16, "depth": 5, "patch_size": 64, "fill": "biharmonic"}
 MASK_KINDS = ("strokes", "pixels", "boxes")  # fusegen.data.MASK_KINDS
+VAE_HELP = {"latent_dim": 16, "width": 32, "lr": "1e-3", "beta": 1.0, "likelihood": "bernoulli"}
+BOOST_HELP = 4.0  # fusegen.train.boosting.BOOST_DEFAULT
+# The GAN defaults as the help shows them: fusegen.train.recipes.GAN_DEFAULTS (a test checks).
+GAN_HELP = {"latent_dim": 100, "width": 64, "lr": "2e-4", "ema_decay": 0.999, "mode_seeking": 0.0,
+            "loss": "ns", "augment": "none", "spectral_norm": False, "minibatch_std": 0, "class_loss": 0.0}
 
 
 def _sigma(text: str) -> float | tuple[float, float]:
@@ -74,17 +79,39 @@ def register(subparsers) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     g = p.add_argument_group("model options (left out: those of --init's or --resume's checkpoint, "
                              "else the defaults)")
-    g.add_argument("--latent-dim", type=int, default=None, help="gan (100) / vae (16) latent size")
+    g.add_argument("--latent-dim", type=int, default=None,
+                   help=f"gan ({GAN_HELP['latent_dim']}) / vae ({VAE_HELP['latent_dim']}) latent size")
     g.add_argument("--width", type=int, default=None,
                    help=f"feature channels (gan/dncnn 64, vae 32, inpaint {INPAINT_HELP['width']}: its full-resolution "
                         "and first stride-2 levels)")
-    g.add_argument("--spectral-norm", action="store_true", default=None,
-                   help="gan: spectral norm in the discriminator")
-    g.add_argument("--ema-decay", type=float, default=0.999, help="gan: generator EMA decay")
-    g.add_argument("--mode-seeking", type=float, default=0.0, metavar="WEIGHT",
-                   help="gan: weight of the mode-seeking term against one image per class "
-                        "(Mao et al. 2019; 0.3 on the digits); default 0: none")
-    g.add_argument("--beta", type=float, default=None, help="vae: weight of the KL term (default 1)")
+    g.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"gan: spectral norm in the discriminator, without its batch norm "
+                        f"(default: {'on' if GAN_HELP['spectral_norm'] else 'off'})")
+    g.add_argument("--minibatch-std", type=int, default=None, metavar="GROUP",
+                   help=f"gan: the discriminator sees the spread of its features over groups of GROUP "
+                        f"images (Karras et al. 2018); 0: off (default {GAN_HELP['minibatch_std']})")
+    g.add_argument("--ema-decay", type=float, default=None,
+                   help=f"gan: generator EMA decay (default {GAN_HELP['ema_decay']})")
+    g.add_argument("--mode-seeking", type=float, default=None, metavar="WEIGHT",
+                   help=f"gan: weight of the mode-seeking term against one image per class "
+                        f"(Mao et al. 2019); 0: none (default {GAN_HELP['mode_seeking']})")
+    g.add_argument("--loss", dest="gan_loss", default=None, choices=["ns", "hinge"],
+                   help=f"gan: non-saturating logistic (ns) or hinge loss (default {GAN_HELP['loss']})")
+    g.add_argument("--augment", default=None, metavar="POLICY",
+                   help=f"gan: differentiable augmentation of the discriminator's inputs (DiffAugment): "
+                        f"none or a comma-separated list of translation, cutout, color "
+                        f"(default {GAN_HELP['augment']})")
+    g.add_argument("--class-loss", type=float, default=None, metavar="WEIGHT",
+                   help=f"gan, conditional: weight of an auxiliary classification loss (AC-GAN: the "
+                        f"discriminator learns to classify real images, the generator to draw images it "
+                        f"classifies as their label); 0: none (default {GAN_HELP['class_loss']})")
+    g.add_argument("--d-lr", type=float, default=None,
+                   help="gan: the discriminator's learning rate (default: --lr)")
+    g.add_argument("--beta", type=float, default=None,
+                   help=f"vae: weight of the KL term (default {VAE_HELP['beta']})")
+    g.add_argument("--likelihood", default=None, choices=["bernoulli", "continuous_bernoulli", "gaussian"],
+                   help=f"vae: the decoder's pixel likelihood (gaussian: with the variance calibrated "
+                        f"to the batch's error; default {VAE_HELP['likelihood']})")
     g.add_argument("--depth", type=int, default=None,
                    help=f"dncnn: number of layers (default 17); inpaint: stride-2 levels "
                         f"(default {INPAINT_HELP['depth']})")
@@ -99,6 +126,14 @@ def register(subparsers) -> None:
     g.add_argument("--mask-kind", default="mixed", choices=["mixed", *MASK_KINDS],
                    help="inpaint: the holes of training and validation: free-form strokes, missing "
                         "pixels, boxes, or mixed (default: each mask one of the three at random)")
+    e = p.add_argument_group("generator ensembles (gan, vae)")
+    e.add_argument("--members", type=int, default=1, metavar="K",
+                   help="train K generators of --steps steps each into OUT/member-1 .. OUT/member-K "
+                        "and write their mixture to OUT/ensemble.pt (default 1: one model in OUT)")
+    e.add_argument("--boost", type=float, default=None, metavar="FACTOR",
+                   help=f"with --members: member t trains on the data with the real images that "
+                        f"members 1..t-1 miss weighted FACTOR times (AdaGAN-style boosting); 1: "
+                        f"independent members (default {BOOST_HELP})")
     t = p.add_argument_group("transfer learning (fine-tuning)")
     t.add_argument("--init", metavar="CKPT", default=None,
                    help="start from this checkpoint's weights (those whose name and shape fit; the "
@@ -116,22 +151,34 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..train import train
+    from ..train import train, train_boosted
 
     data = args.data or ("photos" if args.kind in ("dncnn", "inpaint") else "digits")
-    summary = train(
-        args.kind, data, args.out, args.steps, conditional=args.conditional,
+    options = dict(
+        conditional=args.conditional,
         image_size=args.image_size, channels=args.channels, batch_size=args.batch_size, lr=args.lr,
-        seed=args.seed, device=args.device, resume=args.resume, overwrite=args.overwrite, sample_every=args.sample_every,
+        seed=args.seed, device=args.device, overwrite=args.overwrite, sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every, val_every=args.val_every, patience=args.patience,
         amp=args.amp, lr_schedule=args.lr_schedule, channels_last=args.channels_last,
         progress=args.progress, latent_dim=args.latent_dim, width=args.width,
         spectral_norm=args.spectral_norm, ema_decay=args.ema_decay, mode_seeking=args.mode_seeking,
-        beta=args.beta, depth=args.depth,
+        gan_loss=args.gan_loss, augment=args.augment, d_lr=args.d_lr, minibatch_std=args.minibatch_std,
+        class_loss=args.class_loss,
+        beta=args.beta, likelihood=args.likelihood, classes=args.classes,
+    )
+    if args.members != 1 or args.boost is not None:
+        _check_ensemble_args(args)
+        result = train_boosted(args.kind, data, args.out, args.steps, members=args.members,
+                               **({} if args.boost is None else {"boost": args.boost}), **options)
+        brief = {"members": [s["checkpoint"] for s in result["members"]], "missed": result["missed"],
+                 "seconds": result["seconds"], "ensemble": result["ensemble"]}
+        print(json.dumps(brief, indent=2))
+        return 0
+    summary = train(
+        args.kind, data, args.out, args.steps, resume=args.resume, depth=args.depth,
         sigma=args.sigma, patch_size=args.patch_size, mask_kind=args.mask_kind, fill=args.fill,
-        classes=args.classes,
-        init=args.init,
-        freeze=args.freeze, freeze_part=args.freeze_part, backbone_lr=args.backbone_lr,
+        init=args.init, freeze=args.freeze, freeze_part=args.freeze_part, backbone_lr=args.backbone_lr,
+        **options,
     )
     if summary["checkpoint"]:  # process 0 under torchrun
         brief = {k: summary[k] for k in ("kind", "steps", "seconds", "stopped_early", "final_losses",
@@ -143,3 +190,14 @@ def run(args: argparse.Namespace) -> int:
                                  "frozen": t["frozen"], "backbone_lr": t["backbone_lr"]}
         print(json.dumps(brief, indent=2))
     return 0
+
+
+def _check_ensemble_args(args: argparse.Namespace) -> None:
+    """--members / --boost train generator ensembles from scratch."""
+    if args.kind not in ("gan", "dcgan", "vae"):
+        raise ValueError(f"--members and --boost train generator ensembles (gan, vae), not {args.kind}")
+    if args.members < 1:
+        raise ValueError(f"--members must be >= 1, got {args.members}")
+    for flag, value in (("--resume", args.resume), ("--init", args.init)):
+        if value is not None:
+            raise ValueError(f"{flag} does not go with --members/--boost: each member trains from scratch")

@@ -91,14 +91,25 @@ class DCGANDiscriminator(nn.Module):
         channels, image_size, width, num_classes: as for :class:`DCGANGenerator`.
         spectral_norm: constrain every convolution's spectral norm to 1 (Miyato et al. 2018);
             batch normalization is then left out, as in their SN-DCGAN.
+        minibatch_std: group size of the minibatch standard deviation feature (Karras et al.
+            2018): the last 4x4 features get one more channel, the spread of the features across
+            each group of that many images of the batch, so the discriminator sees a batch of
+            near-copies for what it is (a collapsed generator); 0: none.
+        aux_classifier: a linear classifier of the labels on the summed last features, for the
+            auxiliary classification loss of AC-GAN (Odena et al. 2017); conditional only.
     With ``num_classes > 0`` the logit gets a projection term ``<embed(y), sum_hw features>``.
     """
 
     def __init__(self, channels: int = 1, image_size: int = 32, width: int = 64,
-                 num_classes: int = 0, spectral_norm: bool = False) -> None:
+                 num_classes: int = 0, spectral_norm: bool = False, minibatch_std: int = 0,
+                 aux_classifier: bool = False) -> None:
         super().__init__()
         doublings = check_image_shape(image_size, channels, num_classes)
-        self.num_classes = num_classes
+        if aux_classifier and not num_classes:
+            raise ValueError("aux_classifier needs a conditional discriminator (num_classes > 0)")
+        if isinstance(minibatch_std, bool) or not isinstance(minibatch_std, int) or minibatch_std < 0:
+            raise ValueError(f"minibatch_std must be an integer group size >= 0 (0: none), got {minibatch_std!r}")
+        self.num_classes, self.minibatch_std = num_classes, minibatch_std
         norm = "none" if spectral_norm else "batch"
         blocks = [FusedConvNormAct(channels, width, 4, 2, 1, bias=False, norm="none",
                                    activation="leaky_relu")]
@@ -108,9 +119,10 @@ class DCGANDiscriminator(nn.Module):
                                            activation="leaky_relu", bias=False))
             mult *= 2
         self.features = nn.Sequential(*blocks)
-        self.head = FusedConvNormAct(width * mult, 1, 4, 1, 0, bias=False, norm="none",
-                                     activation="none")
+        self.head = FusedConvNormAct(width * mult + (1 if minibatch_std else 0), 1, 4, 1, 0, bias=False,
+                                     norm="none", activation="none")
         self.project = nn.Embedding(num_classes, width * mult) if num_classes else None
+        self.classifier = nn.Linear(width * mult, num_classes) if aux_classifier else None
         dcgan_init(self)
         if self.project is not None:
             # Small, as the convolutions: a large projection term lets the discriminator win
@@ -123,14 +135,34 @@ class DCGANDiscriminator(nn.Module):
             if self.project is not None:
                 nn.utils.parametrizations.spectral_norm(self.project, "weight")
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None,
+                classify: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Real/fake logits (n,); with ``classify``, also the auxiliary classifier's class
+        logits (n, num_classes) from the same pass."""
         h = self.features(x)
-        logit = self.head(h).flatten()
+        logit = self.head(minibatch_stddev(h, self.minibatch_std) if self.minibatch_std else h).flatten()
+        pooled = h.sum(dim=(2, 3))
         if self.project is not None:
             if labels is None:
                 raise ValueError("this discriminator is conditional: pass labels")
-            logit = logit + (self.project(labels) * h.sum(dim=(2, 3))).sum(dim=1)
-        return logit
+            logit = logit + (self.project(labels) * pooled).sum(dim=1)
+        if not classify:
+            return logit
+        if self.classifier is None:
+            raise ValueError("this discriminator has no auxiliary classifier (aux_classifier=False)")
+        return logit, self.classifier(pooled.float())
+
+
+def minibatch_stddev(h: torch.Tensor, group: int) -> torch.Tensor:
+    """``h`` (n, C, H, W) with one more channel: the standard deviation of the features across
+    each group of images (images i, i + n/g, ... form a group of g, g the largest divisor of n
+    up to ``group``), averaged over features and positions, broadcast over the map."""
+    n, _, height, width = h.shape
+    g = max(d for d in range(1, min(group, n) + 1) if n % d == 0)
+    y = h.float().reshape(g, n // g, *h.shape[1:])
+    spread = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (n // g,)
+    spread = spread.to(h.dtype).reshape(1, n // g, 1, 1, 1).expand(g, -1, 1, height, width)
+    return torch.cat([h, spread.reshape(n, 1, height, width)], dim=1)
 
 
 class DCGAN(nn.Module):
@@ -144,19 +176,23 @@ class DCGAN(nn.Module):
         latent_dim, channels, image_size, width, num_classes, embed_dim: see
             :class:`DCGANGenerator` (``width`` is shared with the discriminator).
         spectral_norm: spectral normalization in the discriminator.
+        minibatch_std: the discriminator's minibatch standard deviation group (0: none).
+        aux_classifier: the discriminator's auxiliary label classifier (conditional only).
     """
 
     kind = "dcgan"
 
     def __init__(self, latent_dim: int = 100, channels: int = 1, image_size: int = 32,
                  width: int = 64, num_classes: int = 0, embed_dim: int = 16,
-                 spectral_norm: bool = False) -> None:
+                 spectral_norm: bool = False, minibatch_std: int = 0, aux_classifier: bool = False) -> None:
         super().__init__()
         self.config = dict(latent_dim=latent_dim, channels=channels, image_size=image_size,
                            width=width, num_classes=num_classes, embed_dim=embed_dim,
-                           spectral_norm=spectral_norm)
+                           spectral_norm=spectral_norm, minibatch_std=minibatch_std,
+                           aux_classifier=aux_classifier)
         self.generator = DCGANGenerator(latent_dim, channels, image_size, width, num_classes, embed_dim)
-        self.discriminator = DCGANDiscriminator(channels, image_size, width, num_classes, spectral_norm)
+        self.discriminator = DCGANDiscriminator(channels, image_size, width, num_classes, spectral_norm,
+                                                minibatch_std, aux_classifier)
 
     @property
     def num_classes(self) -> int:

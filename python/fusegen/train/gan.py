@@ -11,8 +11,12 @@ import torch.nn.functional as F
 from ..metrics import frechet_distance_from_statistics
 from ..models import DCGAN
 from . import distributed
+from .augment import diff_augment, parse_policy
 from .ema import EMA
 from .task import Task
+
+
+LOSSES = ("ns", "hinge")
 
 
 class GANTask(Task):
@@ -36,11 +40,21 @@ class GANTask(Task):
 
     def __init__(self, model: DCGAN, lr: float = 2e-4, ema_decay: float = 0.999,
                  ema_method: str = "foreach", grid_seed: int = 1234, grid_size: int = 64,
-                 mode_seeking: float = 0.0) -> None:
+                 mode_seeking: float = 0.0, loss: str = "ns", augment: str | None = None,
+                 d_lr: float | None = None, class_loss: float = 0.0) -> None:
         if not (mode_seeking >= 0 and math.isfinite(mode_seeking)):
             raise ValueError(f"mode_seeking must be a finite weight >= 0, got {mode_seeking!r}")
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+        if d_lr is not None and not (math.isfinite(d_lr) and d_lr > 0):
+            raise ValueError(f"d_lr must be a finite number > 0, got {d_lr!r}")
+        if not (class_loss >= 0 and math.isfinite(class_loss)):
+            raise ValueError(f"class_loss must be a finite weight >= 0, got {class_loss!r}")
+        if class_loss > 0 and model.discriminator.classifier is None:
+            raise ValueError("class_loss needs a DCGAN built with aux_classifier=True (conditional)")
         super().__init__(model, lr)
-        self.mode_seeking = float(mode_seeking)
+        self.mode_seeking, self.class_loss = float(mode_seeking), float(class_loss)
+        self.loss, self.augment, self.d_lr = loss, parse_policy(augment), d_lr
         self.ema = EMA(model.generator, ema_decay, ema_method)
         self.num_classes = model.num_classes
         self.make_sample_grid(self.num_classes, model.config["latent_dim"], grid_seed, grid_size)
@@ -51,8 +65,10 @@ class GANTask(Task):
         self.G = distributed.wrap(self.model.generator, dist, device)
         self.D = distributed.wrap(self.model.discriminator, dist, device)
         betas = (0.5, 0.999)
+        lrs = {"generator": self.lr, "discriminator": self.d_lr or self.lr}
         self.optimizers = {
-            name: torch.optim.Adam(self.optimizer_params(getattr(self.model, name)), self.lr, betas=betas)
+            name: torch.optim.Adam(self.optimizer_params(getattr(self.model, name), lrs[name]), lrs[name],
+                                   betas=betas)
             for name in ("generator", "discriminator")
         }
 
@@ -74,8 +90,6 @@ class GANTask(Task):
         else:
             y_fake = self._labels(n)
         opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
-        ones = torch.ones(n, device=self.device)
-        zeros = torch.zeros(n, device=self.device)
 
         # Discriminator: real and fake batches go through separately (batch norm sees one kind
         # at a time, as in the paper), each with its own backward. (One mixed real+fake batch
@@ -84,18 +98,18 @@ class GANTask(Task):
             fake = self.G(z, y_fake)
         opt_d.zero_grad(set_to_none=True)
         with self.autocast():
-            loss_real = F.binary_cross_entropy_with_logits(self.D(real, y_real).float(), ones)
+            loss_real = self._scored(self._augmented(real), y_real, real=True)
         self.scaler.scale(loss_real).backward()
         with self.autocast():
-            loss_fake = F.binary_cross_entropy_with_logits(self.D(fake.detach(), y_fake).float(), zeros)
+            loss_fake = self._scored(self._augmented(fake.detach()), y_fake, real=False)
         self.scaler.scale(loss_fake).backward()
         self.scaler.step(opt_d)
 
-        # Generator: the non-saturating loss -log D(G(z)); the discriminator's gradients from
-        # this pass are discarded, so they are not all-reduced.
+        # Generator: the non-saturating loss -log D(G(z)) (hinge: -D(G(z))); the
+        # discriminator's gradients from this pass are discarded, so they are not all-reduced.
         opt_g.zero_grad(set_to_none=True)
         with distributed.no_sync(self.D), self.autocast():
-            loss_g = F.binary_cross_entropy_with_logits(self.D(fake, y_fake).float(), ones)
+            loss_g = self._scored(self._augmented(fake), y_fake, real=None)
         loss = loss_g
         if pairs:
             image_gap = (fake[:pairs] - fake[pairs:2 * pairs]).float().abs().mean()
@@ -106,6 +120,34 @@ class GANTask(Task):
         self.scaler.update()
         self.ema.update(self.model.generator)
         return {"loss_d": float((loss_real + loss_fake).detach()), "loss_g": float(loss_g.detach())}
+
+    def _augmented(self, x: torch.Tensor) -> torch.Tensor:
+        return diff_augment(x, self.augment) if self.augment else x
+
+    def _scored(self, images: torch.Tensor, labels: torch.Tensor | None, real: bool | None) -> torch.Tensor:
+        """The discriminator's loss on a real (``real=True``) or generated batch, or the
+        generator's (``real=None``), plus the auxiliary classification loss when it is on."""
+        if self.class_loss > 0:
+            logits, classes = self.D(images, labels, classify=True)
+            classification = self.class_loss * F.cross_entropy(classes.float(), labels)
+        else:
+            logits, classification = self.D(images, labels), 0.0
+        logits = logits.float()
+        if real is None:
+            adversarial = -logits.mean() if self.loss == "hinge" else F.softplus(-logits).mean()
+        else:
+            adversarial = self._d_loss(logits, real)
+        # The classifier learns on real images only; a generated batch must be classified, not
+        # teach the classifier (AC-GAN's classifier trained on fakes rewards easy, uniform samples).
+        return adversarial + (classification if real is not False else 0.0)
+
+    def _d_loss(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
+        """The discriminator's loss on a real or a generated batch: the logistic loss
+        (softplus(-D) on real, softplus(D) on fake), or the hinge (relu(1 -+ D))."""
+        sign = -1.0 if real else 1.0
+        if self.loss == "hinge":
+            return F.relu(1.0 + sign * logits).mean()
+        return F.softplus(sign * logits).mean()
 
     def _ema_images(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         with torch.no_grad():
@@ -124,12 +166,17 @@ class GANTask(Task):
         return pixel_frechet_distance(fakes, data.images)
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "mode_seeking": self.mode_seeking}
+        return {**super().state_dict(), "mode_seeking": self.mode_seeking, "loss": self.loss,
+                "augment": ",".join(self.augment), "d_lr": self.d_lr, "class_loss": self.class_loss}
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
         # A resumed run keeps its loss, as it keeps its EMA decay (checkpoints before the option: 0).
         self.mode_seeking = float(state.get("mode_seeking", 0.0))
+        self.loss = state.get("loss", "ns")
+        self.augment = parse_policy(state.get("augment", ""))
+        self.d_lr = state.get("d_lr")
+        self.class_loss = float(state.get("class_loss", 0.0))
 
     def export_model(self) -> DCGAN:
         exported = copy.deepcopy(self.model)  # not a fresh DCGAN: its init would draw random numbers

@@ -45,17 +45,48 @@ INPAINT_SCALES = (1.0, 0.5)
 INPAINT_VAL_MASKS, INPAINT_VAL_SEED = 4, 1
 # The defaults of `fusegen train inpaint` (the best measured recipe: experiments/inpaint).
 INPAINT_DEFAULTS = dict(width=16, depth=5, batch_size=16, lr=1e-3, patch_size=64, fill="biharmonic")
+# The defaults of `fusegen train gan` (the best measured recipe: experiments/generation).
+GAN_DEFAULTS = dict(latent_dim=100, width=64, lr=2e-4, d_lr=None, ema_decay=0.999, mode_seeking=0.0,
+                    loss="ns", augment="none", spectral_norm=False, minibatch_std=0,
+                    class_loss=0.0)
+
+# The defaults of `fusegen train vae` (the best measured recipe: experiments/generation).
+VAE_DEFAULTS = dict(latent_dim=16, width=32, lr=1e-3, beta=1.0, likelihood="bernoulli")
 
 
-def split(dataset: ImageDataset, val_fraction: float, seed: int) -> tuple[ImageDataset, ImageDataset | None]:
-    """A seeded random train/validation split (no validation set when ``val_fraction`` is 0)."""
+def split(dataset: ImageDataset, val_fraction: float, seed: int,
+          sample_weights: torch.Tensor | None = None) -> tuple[ImageDataset, ImageDataset | None]:
+    """A seeded random train/validation split (no validation set when ``val_fraction`` is 0).
+
+    ``sample_weights`` (one weight >= 0 per image of ``dataset``): the training part is redrawn,
+    as many images with replacement, image i with probability proportional to its weight, so
+    that training sees the heavy images more often (the validation part stays as it is)."""
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     n_val = int(round(len(dataset) * val_fraction))
-    if n_val == 0:
-        return dataset, None
-    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
-    return dataset.subset(order[n_val:]), dataset.subset(order[:n_val])
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(dataset), generator=generator) if n_val else torch.arange(len(dataset))
+    fit, held_out = order[n_val:], order[:n_val]
+    if sample_weights is not None:
+        w = check_sample_weights(sample_weights, len(dataset))[fit]
+        if not float(w.sum()) > 0:
+            raise ValueError("sample_weights are 0 on every training image")
+        fit = fit[torch.multinomial(w, len(fit), replacement=True, generator=generator)]
+    train_part = dataset.subset(fit) if n_val or sample_weights is not None else dataset
+    return train_part, dataset.subset(held_out) if n_val else None
+
+
+def check_sample_weights(weights: object, n: int) -> torch.Tensor:
+    """``weights`` as a float64 (n,) tensor of finite numbers >= 0, or a ValueError/TypeError."""
+    if not isinstance(weights, torch.Tensor):
+        raise TypeError(f"sample_weights must be a torch.Tensor of {n} weights, got {type(weights).__name__}")
+    if weights.shape != (n,) or weights.is_complex():
+        raise ValueError(f"sample_weights must be ({n},) real numbers, one per image, got "
+                         f"{weights.dtype} of shape {tuple(weights.shape)}")
+    w = weights.detach().double().cpu()
+    if not (torch.isfinite(w).all() and (w >= 0).all()):
+        raise ValueError("sample_weights must be finite and >= 0")
+    return w
 
 
 def denoising_images(source: str | os.PathLike, channels: int) -> list[torch.Tensor]:
@@ -165,8 +196,10 @@ def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int
           patience: int = 0, val_fraction: float = 0.1, amp: bool = True,
           lr_schedule: str = "constant", channels_last: bool = False, progress: bool = True,
           latent_dim: int | None = None, width: int | None = None, spectral_norm: bool | None = None,
-          ema_decay: float = 0.999, ema_method: str = "foreach", mode_seeking: float = 0.0,
-          beta: float | None = None,
+          ema_decay: float | None = None, ema_method: str = "foreach", mode_seeking: float | None = None,
+          gan_loss: str | None = None, augment: str | None = None, d_lr: float | None = None,
+          minibatch_std: int | None = None, class_loss: float | None = None, sample_weights: torch.Tensor | None = None,
+          beta: float | None = None, likelihood: str | None = None,
           depth: int | None = None, sigma: float | tuple[float, float] = 25.0, patch_size: int | None = None,
           mask_kind: str = "mixed", fill: str | None = None, classes=None,
           init: str | os.PathLike | None = None, freeze: int | None = None, freeze_part: str | None = None, backbone_lr: float | None = None,
@@ -224,17 +257,27 @@ def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int
         raise ValueError(f"--mask-kind applies to inpaint, not {kind}")
     if kind != "inpaint" and fill is not None:
         raise ValueError(f"--fill applies to inpaint, not {kind}")
-    prepare_output(out, resume, overwrite)
+    gan_only = dict(gan_loss=gan_loss, augment=augment, d_lr=d_lr, minibatch_std=minibatch_std, class_loss=class_loss,
+                    mode_seeking=mode_seeking, ema_decay=ema_decay)
+    given_gan = [name for name, value in gan_only.items() if value is not None]
+    if kind != "dcgan" and given_gan:
+        raise ValueError(f"{', '.join(given_gan)} apply to gan (dcgan), not {kind}")
+    if kind != "vae" and likelihood is not None:
+        raise ValueError(f"likelihood applies to vae, not {kind}")
+    if sample_weights is not None and kind not in ("dcgan", "vae"):
+        raise ValueError(f"sample_weights apply to gan and vae, not {kind}")
     check_options(kind, batch_size=batch_size, lr=lr, latent_dim=latent_dim, width=width, depth=depth,
                   beta=beta, patch_size=patch_size, steps=steps)
     fine_tune = FineTune(kind, init=init, freeze=freeze, freeze_part=freeze_part,
                          backbone_lr=backbone_lr, resume=resume)
     o = fine_tune.inherit(dict(image_size=image_size, channels=channels, latent_dim=latent_dim,
-                               width=width, depth=depth, spectral_norm=spectral_norm, beta=beta, fill=fill))
+                               width=width, depth=depth, spectral_norm=spectral_norm, beta=beta, fill=fill,
+                               minibatch_std=minibatch_std, likelihood=likelihood))
     image_size, channels = given(o["image_size"], 32), given(o["channels"], 1)
     depth = given(o["depth"], INPAINT_DEFAULTS["depth"] if kind == "inpaint" else 17)
-    latent_dim, width, spectral_norm = o["latent_dim"], o["width"], bool(o["spectral_norm"])
-    beta = 1.0 if o["beta"] is None else o["beta"]
+    latent_dim, width = o["latent_dim"], o["width"]
+    spectral_norm = bool(given(o["spectral_norm"], GAN_DEFAULTS["spectral_norm"] if kind == "dcgan" else False))
+    beta, likelihood, minibatch_std = o["beta"], o["likelihood"], o["minibatch_std"]
     torch.manual_seed(seed)  # the model's initial weights
     extra: dict[str, Any] = {}
     if kind in ("dncnn", "inpaint"):
@@ -268,17 +311,27 @@ def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int
         num_classes = dataset.num_classes if conditional else 0
         if conditional:
             extra["class_names"] = list(dataset.class_names)
-        train_data, val_data = split(dataset, val_fraction, seed)
+        train_data, val_data = split(dataset, val_fraction, seed, sample_weights)
         if kind == "dcgan":
-            model = DCGAN(given(latent_dim, 100), channels, image_size, given(width, 64), num_classes,
-                          spectral_norm=spectral_norm)
+            d = GAN_DEFAULTS
+            model = DCGAN(given(latent_dim, d["latent_dim"]), channels, image_size, given(width, d["width"]),
+                          num_classes, spectral_norm=spectral_norm,
+                          minibatch_std=given(minibatch_std, d["minibatch_std"]),
+                          aux_classifier=bool(num_classes and given(class_loss, d["class_loss"]) > 0))
             fine_tune.apply(model)  # before the task: the GAN's EMA starts from the loaded generator
-            task = GANTask(model, given(lr, 2e-4), ema_decay, ema_method, mode_seeking=mode_seeking)
+            task = GANTask(model, given(lr, d["lr"]), given(ema_decay, d["ema_decay"]), ema_method,
+                           mode_seeking=given(mode_seeking, d["mode_seeking"]),
+                           loss=given(gan_loss, d["loss"]), augment=given(augment, d["augment"]),
+                           d_lr=given(d_lr, d["d_lr"]),
+                           class_loss=given(class_loss, d["class_loss"]) if num_classes else 0.0)
         else:
-            model = ConvVAE(channels, image_size, given(latent_dim, 16), given(width, 32), num_classes, beta=beta)
+            v = VAE_DEFAULTS
+            model = ConvVAE(channels, image_size, given(latent_dim, v["latent_dim"]), given(width, v["width"]),
+                            num_classes, beta=given(beta, v["beta"]), likelihood=given(likelihood, v["likelihood"]))
             fine_tune.apply(model)
-            task = VAETask(model, given(lr, 1e-3))
+            task = VAETask(model, given(lr, v["lr"]))
         batch_size = given(batch_size, 64)
+    prepare_output(out, resume, overwrite)  # after every check: a refused run deletes nothing
     settings = TrainSettings(steps=steps, batch_size=batch_size, seed=seed, device=device,
                              sample_every=sample_every, checkpoint_every=checkpoint_every,
                              val_every=val_every if val_data is not None else 0, patience=patience,

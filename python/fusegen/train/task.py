@@ -59,9 +59,10 @@ class Task:
         self.model.to(device)
         self.scaler = torch.amp.GradScaler(device.type, enabled=amp)
 
-    def optimizer_params(self, module: nn.Module):
+    def optimizer_params(self, module: nn.Module, lr: float | None = None):
         """What ``module``'s optimizer trains: all its parameters, or in a fine-tune (frozen
-        blocks, or ``backbone_lr`` set) :func:`fusegen.transfer.param_groups`' groups."""
+        blocks, or ``backbone_lr`` set) :func:`fusegen.transfer.param_groups`' groups, the new
+        layers at ``lr`` (default: the task's)."""
         params = list(module.parameters())
         if self.backbone_lr is None and all(p.requires_grad for p in params):
             return params
@@ -70,7 +71,7 @@ class Task:
         prefix = next(name for name, m in self.model.named_modules() if m is module)
         prefix = prefix + "." if prefix else ""
         names = {n[len(prefix):] for n in self.pretrained if n.startswith(prefix)}
-        return param_groups(module, self.lr, self.backbone_lr, names)
+        return param_groups(module, self.lr if lr is None else lr, self.backbone_lr, names)
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp)

@@ -58,6 +58,6 @@ class VAETask(Task):
         self.model.eval()
         y = self.grid_labels.to(self.device) if self.grid_labels is not None else None
         with torch.no_grad():
-            images = torch.sigmoid(self.model.decode(self.grid_z.to(self.device), y).float()).cpu()
+            images = self.model.mean_image(self.model.decode(self.grid_z.to(self.device), y)).cpu()
         self.model.train()
         return images, self.grid_row

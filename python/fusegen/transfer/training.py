@@ -13,7 +13,8 @@ from .load import load_partial
 from .report import TransferReport
 
 # ``train()`` options that are model options (same name in the model's config).
-MODEL_OPTIONS = ("image_size", "channels", "latent_dim", "width", "depth", "spectral_norm", "beta", "fill")
+MODEL_OPTIONS = ("image_size", "channels", "latent_dim", "width", "depth", "spectral_norm", "minibatch_std",
+                 "beta", "likelihood", "fill")
 
 
 class FineTune:

@@ -16,8 +16,8 @@ from ...ops import weighted_sum
 from .members import build_members, check_members, check_pairs, member_names, resolve_mode, split_labels
 from .report import EnsembleReport, feature_function, mean_psnr
 from .soup import MethodModule, average_states, soup
-from .weights import (least_squares_weights, mmd_quadratic, normalize_weights, simplex_qp,
-                      weight_logits)
+from .weights import (conditional_mmd_quadratic, least_squares_weights, mmd_quadratic,
+                      normalize_weights, simplex_qp, weight_logits)
 
 
 class Ensemble(EnsembleReport, nn.Module):
@@ -252,6 +252,7 @@ class Ensemble(EnsembleReport, nn.Module):
 
     def fit_weights(self, inputs: torch.Tensor | None = None, targets: torch.Tensor | None = None, *,
                     method: str | None = None, labels=None, real: torch.Tensor | None = None,
+                    real_labels: torch.Tensor | None = None,
                     feature_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
                     member_features: Sequence[torch.Tensor] | None = None, n: int = 1000,
                     generator: torch.Generator | None = None, steps: int = 200, lr: float = 0.05,
@@ -274,13 +275,17 @@ class Ensemble(EnsembleReport, nn.Module):
         real images (N, C, H, W) or their features (N, D), and ``feature_fn`` mapping images to
         features (a :class:`~fusegen.metrics.FeatureExtractor` or any callable; default: the
         fixed-seed random network). Each member draws ``n`` samples (``labels``, ``generator``
-        as in :meth:`sample`) -- or pass their features as ``member_features``.
+        as in :meth:`sample`) -- or pass their features as ``member_features``. Conditional
+        members with ``real_labels`` (the (N,) labels of ``real``): every member draws ``n``
+        samples for labels drawn from ``real_labels``, and the weights minimise the class-weighted
+        sum of per-class MMDs (:func:`conditional_mmd_quadratic`), which rewards covering each
+        class's variety rather than matching the pooled distribution.
 
         ``self.last_fit`` records the method and the objective before and after.
         """
         if self.mode == "mixture":
             return self._fit_mixture(method or "mmd", labels, real, feature_fn, member_features, n,
-                                     generator)
+                                     generator, real_labels)
         if inputs is None:
             raise ValueError(f"fit_weights needs validation inputs for a {self.mode} ensemble: "
                              f"fit_weights(noisy, clean)")
@@ -375,36 +380,55 @@ class Ensemble(EnsembleReport, nn.Module):
                          "after": after, "pairs": len(inputs), "weights": self.weights.detach().tolist()}
         return self.weights.detach().double().cpu()
 
-    def _fit_mixture(self, method, labels, real, feature_fn, member_features, n, generator) -> torch.Tensor:
+    def _fit_mixture(self, method, labels, real, feature_fn, member_features, n, generator,
+                     real_labels=None) -> torch.Tensor:
         if method != "mmd":
             raise ValueError(f"a mixture's weights are learned by method='mmd', got method={method!r}")
         if real is None:
             raise ValueError("fit_weights for a mixture needs real=: real images (N, C, H, W) or "
                              "their features (N, D)")
+        conditional = real_labels is not None
+        if conditional:
+            if not self.num_classes:
+                raise ValueError("real_labels is for conditional members; these members are unconditional")
+            if labels is not None or member_features is not None:
+                raise ValueError("with real_labels the members draw their own samples: leave labels "
+                                 "and member_features out")
+            real_labels = torch.as_tensor(real_labels)
+            if real_labels.shape != (real.shape[0],):
+                raise ValueError(f"real_labels must be ({real.shape[0]},): one label per real image, "
+                                 f"got shape {tuple(real_labels.shape)}")
         feature_fn = feature_function(feature_fn, real)
         real_features = real if real.dim() == 2 else feature_fn(real)
         if member_features is None:
             if isinstance(n, bool) or not isinstance(n, int) or n < 2:
                 raise ValueError(f"n must be an integer >= 2 (samples per member), got {n!r}")
+            if conditional:  # one label draw shared by every member: less noise between them
+                pick = torch.randint(0, len(real_labels), (n,), generator=generator)
+                labels = real_labels.cpu()[pick]
             member_features = [feature_fn(m.sample(n, labels=labels, generator=generator))
                                for m in self.members]
         elif len(member_features) != len(self.members):
             raise ValueError(f"member_features must hold one tensor per member ({len(self.members)}), "
                              f"got {len(member_features)}")
-        A, b, c = mmd_quadratic(member_features, real_features)
+        if conditional:
+            A, b, c = conditional_mmd_quadratic(member_features, [labels] * len(self.members),
+                                                real_features, real_labels)
+            objective = "class-weighted squared MMD to real features, per class (KID kernel)"
+        else:
+            A, b, c = mmd_quadratic(member_features, real_features)
+            objective = "squared MMD to real features (KID kernel)"
         before = self.weights.detach().double().cpu()
         w = simplex_qp(A, b)
         self.set_weights(w)
-        self.last_fit = {"method": "mmd", "objective": "squared MMD to real features (KID kernel)",
+        self.last_fit = {"method": "mmd", "objective": objective,
                          "before": float(before @ A @ before - 2 * b @ before + c),
                          "after": float(w @ A @ w - 2 * b @ w + c),
                          "samples_per_member": [int(f.shape[0]) for f in member_features],
                          "real": int(real_features.shape[0]), "weights": self.weights.detach().tolist()}
         return self.weights.detach().double().cpu()
 
-    # ------------------------------------------------------------------ reporting
-
-    @torch.no_grad()
+    # ------------------------------------------------------------------ saving
 
     def save(self, path: str | os.PathLike, **extra: Any) -> os.PathLike:
         """Write a checkpoint (atomically) that ``fusegen.load(path)`` turns back into this

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from ...metrics import FeatureExtractor, evaluate, psnr, ssim
+from ...metrics import FeatureExtractor, evaluate, psnr, ssim, within_class_diversity
 from ...ops import weighted_sum
 from ...tables import format_table
 from .members import check_pairs
@@ -20,7 +20,7 @@ class EnsembleReport:
     names, weights and mode)."""
 
     def report(self, inputs: torch.Tensor | None = None, targets: torch.Tensor | None = None, *,
-               labels=None, real: torch.Tensor | None = None,
+               labels=None, real: torch.Tensor | None = None, real_labels: torch.Tensor | None = None,
                feature_fn: Callable[[torch.Tensor], torch.Tensor] | None = None, n: int = 1000,
                generator: torch.Generator | None = None, baselines: Mapping[str, object] | None = None,
                batch_size: int = 32, kid_subsets: int = 50) -> list[dict[str, Any]]:
@@ -33,6 +33,9 @@ class EnsembleReport:
         feature_fn=..., n=...)`` -- Fréchet distance, KID (lower is better), precision, recall,
         density and coverage (:func:`fusegen.metrics.evaluate`) of ``n`` samples of each member
         and of the ensemble against ``real`` (images, or features made by ``feature_fn``).
+        Conditional generators with ``real_labels`` (the labels of ``real``): every row draws its
+        samples for one draw of labels from ``real_labels``, and gets a ``within_class_diversity``
+        column (:func:`fusegen.metrics.within_class_diversity`).
         ``baselines`` adds rows for this ensemble with other weights, e.g. ``{"uniform": None}``.
 
         Returns rows ``{"name", "weights", <metric>: value, ...}``: members first (``weights`` is
@@ -47,7 +50,8 @@ class EnsembleReport:
                   for key, value in (baselines or {}).items()] + [("ensemble", current)]
         generators = self.mode == "mixture" or (self.mode == "soup" and real is not None)
         if generators:
-            return self._report_generators(labels, real, feature_fn, n, generator, combos, kid_subsets)
+            return self._report_generators(labels, real, feature_fn, n, generator, combos, kid_subsets,
+                                           real_labels)
         if inputs is None:
             raise ValueError("report needs inputs (and targets): report(noisy, clean)")
         if targets is None:
@@ -101,7 +105,8 @@ class EnsembleReport:
                 chunks.append(self.denoise(x))
         return torch.cat(chunks)
 
-    def _report_generators(self, labels, real, feature_fn, n, generator, combos, kid_subsets):
+    def _report_generators(self, labels, real, feature_fn, n, generator, combos, kid_subsets,
+                           real_labels=None):
         if real is None:
             raise ValueError("report for generators needs real=: real images (N, C, H, W) or their "
                              "features (N, D)")
@@ -112,9 +117,26 @@ class EnsembleReport:
         size = min(1000, n, real_features.shape[0])
         keys = ("frechet_distance", "kid_mean", "kid_std", "precision", "recall", "density", "coverage")
 
+        if real_labels is not None:
+            if not self.num_classes:
+                raise ValueError("real_labels is for conditional members; these members are unconditional")
+            if labels is not None:
+                raise ValueError("with real_labels every row draws labels from them: leave labels out")
+            real_labels = torch.as_tensor(real_labels).cpu()
+            if real_labels.shape != (real_features.shape[0],):
+                raise ValueError(f"real_labels must be ({real_features.shape[0]},): one per real image, "
+                                 f"got shape {tuple(real_labels.shape)}")
+            pick = torch.randint(0, len(real_labels), (n,), generator=generator)
+            labels = real_labels[pick]
+
         def scores(images: torch.Tensor) -> dict[str, float]:
-            r = evaluate(real_features, feature_fn(images), kid_subsets=kid_subsets, kid_subset_size=size)
-            return {key: float(r[key]) for key in keys}
+            fake_features = feature_fn(images)
+            r = evaluate(real_features, fake_features, kid_subsets=kid_subsets, kid_subset_size=size)
+            row = {key: float(r[key]) for key in keys}
+            if real_labels is not None:
+                row["within_class_diversity"] = within_class_diversity(
+                    real_features, real_labels.to(real_features.device), fake_features, labels)
+            return row
 
         current = self.weights.detach().double().cpu()
         rows = [{"name": name, "weights": float(current[k]),
@@ -177,7 +199,8 @@ def feature_function(feature_fn, real: torch.Tensor) -> Callable[[torch.Tensor],
 
 _HEADERS = {"name": "", "weights": "weights", "psnr": "PSNR (dB)", "ssim": "SSIM",
             "frechet_distance": "Fréchet", "kid_mean": "KID", "precision": "precision",
-            "recall": "recall", "density": "density", "coverage": "coverage"}
+            "recall": "recall", "density": "density", "coverage": "coverage",
+            "within_class_diversity": "within-class diversity"}
 
 
 def format_report(rows: Sequence[Mapping[str, Any]], markdown: bool = False) -> str:

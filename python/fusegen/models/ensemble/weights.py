@@ -213,6 +213,44 @@ def mmd_quadratic(member_features: Sequence[torch.Tensor], real_features: torch.
     return A, b, _kernel_mean(real, real, same=True)
 
 
+def conditional_mmd_quadratic(member_features: Sequence[torch.Tensor], member_labels: Sequence[torch.Tensor],
+                              real_features: torch.Tensor, real_labels: torch.Tensor
+                              ) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """``(A, b, c)`` of the class-weighted sum of per-class squared MMDs, ``sum_c p_c MMD_c^2``,
+    ``p_c`` the real classes' frequencies: :func:`mmd_quadratic` within each class, summed.
+
+    For conditional generators: the plain MMD compares the pooled distributions, which the class
+    means dominate, so a member that draws one image per class can look as good as one that
+    covers each class's variety. Within a class the mean is fixed and the spread is what differs:
+    this criterion rewards the members (and mixtures of them) that cover each class.
+    ``member_labels[k]`` are the labels member k's samples were drawn for; each class of the real
+    data needs >= 2 real samples and >= 2 samples of every member.
+    """
+    if len(member_labels) != len(member_features):
+        raise ValueError(f"member_labels must hold one tensor per member ({len(member_features)}), "
+                         f"got {len(member_labels)}")
+    real_labels = torch.as_tensor(real_labels).cpu()
+    classes = torch.unique(real_labels).tolist()
+    K = len(member_features)
+    A, b, c = torch.zeros(K, K, dtype=torch.float64), torch.zeros(K, dtype=torch.float64), 0.0
+    for cls in classes:
+        rows = real_labels == cls
+        if int(rows.sum()) < 2:
+            raise ValueError(f"class {cls} has {int(rows.sum())} real sample(s); the conditional MMD "
+                             f"needs >= 2 per class")
+        picked = []
+        for k, (f, y) in enumerate(zip(member_features, member_labels)):
+            mine = torch.as_tensor(y).cpu() == cls
+            if int(mine.sum()) < 2:
+                raise ValueError(f"member {k} has {int(mine.sum())} sample(s) of class {cls}; draw "
+                                 f"more samples (>= 2 per class)")
+            picked.append(f[mine.to(f.device)])
+        A_c, b_c, c_c = mmd_quadratic(picked, real_features[rows.to(real_features.device)])
+        share = float(rows.double().mean())
+        A, b, c = A + share * A_c, b + share * b_c, c + share * c_c
+    return A, b, c
+
+
 def mmd_mixture_weights(member_features: Sequence[torch.Tensor], real_features: torch.Tensor
                         ) -> torch.Tensor:
     """Mixture proportions on the simplex minimising the squared MMD between the mixture of the

@@ -1,0 +1,110 @@
+"""Train conditional GAN recipes on the digits with seeds and judge each (an evaluation).
+
+    python experiments/generation/sweep.py --recipe NAME [--seeds 0 1] [--steps 2000] \
+        [--threads 1] [--out generation-output]
+
+A recipe is a named set of ``fusegen.train.train`` options (``RECIPES`` below; ``defaults``
+is what ``fusegen train gan --conditional`` runs). Each (recipe, seed) trains into
+``OUT/NAME-sSEED`` and appends one JSON line, judged by ``judge.py``, to ``OUT/sweep.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from judge import Judge, judge_checkpoint, score_faces  # noqa: E402
+
+import fusegen  # noqa: E402
+
+from fusegen.train import train  # noqa: E402
+
+RECIPES = {
+    "defaults": {},
+    "old-defaults": dict(width=64, gan_loss="ns", augment="none", spectral_norm=False, mode_seeking=0.0,
+                         minibatch_std=0),
+    "ms0.3": dict(mode_seeking=0.3),
+    "w32": dict(width=32),
+    "w32-ms0.3": dict(width=32, mode_seeking=0.3),
+    "w32-aug": dict(width=32, augment="translation,cutout"),
+    "w32-aug-ms0.3": dict(width=32, augment="translation,cutout", mode_seeking=0.3),
+    "w32-sn-hinge": dict(width=32, spectral_norm=True, gan_loss="hinge"),
+    "w32-sn-hinge-aug": dict(width=32, spectral_norm=True, gan_loss="hinge", augment="translation,cutout"),
+    "w32-sn-hinge-aug-ms0.3": dict(width=32, spectral_norm=True, gan_loss="hinge",
+                                   augment="translation,cutout", mode_seeking=0.3),
+    "w32-sn-aug": dict(width=32, spectral_norm=True, augment="translation,cutout"),
+    "w32-sn-aug-ms0.3": dict(width=32, spectral_norm=True, augment="translation,cutout", mode_seeking=0.3),
+    "w32-aug-ttur": dict(width=32, augment="translation,cutout", lr=1e-4, d_lr=4e-4),
+    "w32-mbstd": dict(width=32, minibatch_std=4),
+    "w32-aug-mbstd": dict(width=32, augment="translation,cutout", minibatch_std=4),
+    "w32-aug-mbstd-ms0.3": dict(width=32, augment="translation,cutout", minibatch_std=4, mode_seeking=0.3),
+    "w32-sn-hinge-aug-mbstd": dict(width=32, spectral_norm=True, gan_loss="hinge",
+                                   augment="translation,cutout", minibatch_std=4),
+    "w32-ms0.6": dict(width=32, mode_seeking=0.6),
+    "w32-ms1": dict(width=32, mode_seeking=1.0),
+    "w32-aug-ms0.6": dict(width=32, augment="translation,cutout", mode_seeking=0.6),
+    "w32-aug-mbstd-ms0.6": dict(width=32, augment="translation,cutout", minibatch_std=4, mode_seeking=0.6),
+    "w32-lat32-ms0.6": dict(width=32, latent_dim=32, mode_seeking=0.6),
+    "w32-ms0.6-ac": dict(width=32, mode_seeking=0.6, class_loss=1.0),
+    "w32-ms1-ac": dict(width=32, mode_seeking=1.0, class_loss=1.0),
+    "w32-ms0.6-ac0.3": dict(width=32, mode_seeking=0.6, class_loss=0.3),
+}
+# VAE recipes: (kind "vae")
+VAE_RECIPES = {
+    "vae-defaults": {},
+    "vae-beta0.5": dict(beta=0.5),
+    "vae-beta2": dict(beta=2.0),
+    "vae-latent8": dict(latent_dim=8),
+    "vae-latent32": dict(latent_dim=32),
+    "vae-cb": dict(likelihood="continuous_bernoulli"),
+    "vae-gaussian": dict(likelihood="gaussian"),
+    "vae-gaussian-latent32": dict(likelihood="gaussian", latent_dim=32),
+}
+RECIPES.update(VAE_RECIPES)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", action="append", required=True, choices=sorted(RECIPES))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--data", default="digits", choices=["digits", "faces"],
+                        help="faces: unconditional, judged by judge.score_faces")
+    parser.add_argument("--out", default="generation-output")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    judge = Judge()
+    for name in args.recipe:
+        for seed in args.seeds:
+            run = out / f"{name}-s{seed}"
+            started = time.perf_counter()
+            kind = "vae" if name in VAE_RECIPES else "dcgan"
+            digits = args.data == "digits"
+            run = out / f"{name}-{args.data}-s{seed}" if not digits else run
+            train(kind, args.data, run, args.steps, conditional=digits, seed=seed, device="cpu",
+                  progress=False, overwrite=True, **RECIPES[name])
+            seconds = time.perf_counter() - started
+            row = {"kind": kind, "recipe": name, "options": RECIPES[name], "seed": seed, "steps": args.steps,
+                   "train_seconds": round(seconds, 1), "threads": args.threads,
+                   "machine": platform.processor() or platform.machine(), "date": str(date.today()),
+                   "data": args.data,
+                   **(judge_checkpoint(judge, run / "last.pt") if digits else
+                      score_faces(fusegen.load(run / "last.pt").sample(1000, generator=torch.Generator().manual_seed(123))))}
+            with open(out / "sweep.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
