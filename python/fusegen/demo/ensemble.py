@@ -130,11 +130,13 @@ def _mixture(members, names, device: str, samples: int, seed: int) -> dict[str, 
     extractor = FeatureExtractor.train_classifier(real.images[order[:half]], real.labels[order[:half]],
                                                   width=16, epochs=3, seed=seed, device=device)
     ens = Ensemble(members, mode="mixture", names=names)
+    conditional = bool(ens.num_classes)  # then weights and rows are judged class by class
     ens.fit_weights(real=fit_real.to(device), feature_fn=extractor, n=samples,
-                    generator=torch.Generator().manual_seed(seed + 1))
+                    generator=torch.Generator().manual_seed(seed + 1),
+                    real_labels=real.labels[order[:half]] if conditional else None)
     rows = ens.report(real=report_real.to(device), feature_fn=extractor, n=samples,
                       generator=torch.Generator().manual_seed(seed + 2), baselines={"uniform": None},
-                      kid_subsets=10)
+                      kid_subsets=10, real_labels=real.labels[order[half:]] if conditional else None)
     try:  # the same members souped: one model, one forward pass per sample
         souped = soup(members)
         images = souped.sample(samples, generator=torch.Generator().manual_seed(seed + 2))

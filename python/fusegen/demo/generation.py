@@ -26,10 +26,11 @@ def _digit_judge():
 
 
 def step_gan(out: Path, device: str, sizes: DemoSizes) -> dict[str, Any]:
-    """Train a conditional DCGAN on the digits; save a grid (one row per label); score it."""
+    """Train a conditional DCGAN on the digits with the defaults of ``fusegen train gan``; save
+    a grid (one row per label); score it."""
     steps = sizes.gan_steps
     summary = train("dcgan", "digits", out / "gan", steps, conditional=True, image_size=sizes.gan_size,
-                    width=sizes.gan_width, mode_seeking=sizes.gan_mode_seeking, device=device,
+                    width=sizes.gan_width, device=device,
                     val_every=steps // 4, sample_every=steps // 4, checkpoint_every=steps // 2, overwrite=True)
     model = load(out / "gan" / "last.pt", device=device)
     labels = torch.arange(10).repeat_interleave(10)
@@ -48,11 +49,11 @@ def step_gan(out: Path, device: str, sizes: DemoSizes) -> dict[str, Any]:
 def step_metrics(out: Path, device: str, sizes: DemoSizes) -> dict[str, Any]:
     """How far the GAN's digits are from the real ones: set metrics in the features of a digit
     classifier trained here, and the per-sample confidence risk (riskiest samples saved)."""
-    real = digits(image_size=sizes.gan_size)
+    model = load(out / "gan" / "last.pt", device=device)
+    real = digits(image_size=model.config["image_size"])
     start = time.perf_counter()
     extractor = FeatureExtractor.train_classifier(real.images, real.labels, epochs=sizes.metrics_epochs,
                                                    seed=0)
-    model = load(out / "gan" / "last.pt", device=device)
     g = torch.Generator().manual_seed(1)
     fake = torch.cat([model.sample(len(chunk), labels=chunk.to(device), generator=g).cpu()
                       for chunk in real.labels.split(500)])

@@ -14,10 +14,9 @@ class DemoSizes:
     minute, with meaningless figures).
     """
 
-    gan_steps: int = 600
-    gan_width: int = 32
-    gan_size: int = 16
-    gan_mode_seeking: float = 0.1
+    gan_steps: int = 2000  # the conditional GAN: the defaults of `fusegen train gan`
+    gan_width: int | None = None  # None: the recipe's default
+    gan_size: int | None = None
     dncnn_steps: int = 1500
     dncnn_depth: int = 8
     dncnn_width: int = 32
@@ -40,7 +39,7 @@ class DemoSizes:
     @classmethod
     def quick(cls) -> DemoSizes:
         """A few training steps per model: checks that every step runs, figures mean nothing."""
-        return cls(gan_steps=4, gan_width=4, dncnn_steps=4, dncnn_depth=3, dncnn_width=4, dncnn_batch=4,
+        return cls(gan_steps=4, gan_width=4, gan_size=16, dncnn_steps=4, dncnn_depth=3, dncnn_width=4, dncnn_batch=4,
                    speed_size=16, speed_width=4, speed_batch=8, metrics_epochs=1, ensemble_samples=80,
                    ensemble_vae_steps=2, active_rounds=1, active_learner_steps=5, transfer_steps=2,
                    inpaint_steps=2, inpaint_width=4, inpaint_depth=2, inpaint_batch=2, inpaint_patch=16)
