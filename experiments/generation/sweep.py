@@ -56,6 +56,13 @@ RECIPES = {
     "w32-ms0.6-ac": dict(width=32, mode_seeking=0.6, class_loss=1.0),
     "w32-ms1-ac": dict(width=32, mode_seeking=1.0, class_loss=1.0),
     "w32-ms0.6-ac0.3": dict(width=32, mode_seeking=0.6, class_loss=0.3),
+    "w48-ms0.6-ac": dict(width=48, mode_seeking=0.6, class_loss=1.0),
+    "w32-ms0.6-ac-lr4e-4": dict(width=32, mode_seeking=0.6, class_loss=1.0, lr=4e-4),
+    "w32-ms0.6-ac-b128": dict(width=32, mode_seeking=0.6, class_loss=1.0, batch_size=128),
+    "w32-ms0.6-ac-ema0.99": dict(width=32, mode_seeking=0.6, class_loss=1.0, ema_decay=0.99),
+    "w32-ms1-ac2": dict(width=32, mode_seeking=1.0, class_loss=2.0),
+    "w32-ms1.5-ac2": dict(width=32, mode_seeking=1.5, class_loss=2.0),
+    "w48-ms1-ac2": dict(width=48, mode_seeking=1.0, class_loss=2.0),
 }
 # VAE recipes: (kind "vae")
 VAE_RECIPES = {

@@ -35,12 +35,15 @@ def test_a_10_class_gan_adapted_to_classes_5_to_9_with_freezed(pre, tmp_path):
     ckpt = load_checkpoint(tmp_path / "last.pt")
     assert ckpt["config"]["num_classes"] == 5 and ckpt["class_names"] == ["5", "6", "7", "8", "9"]
     report = summary["transfer"]["report"]
+    # the label-shaped layers: the generator's embedding, the projection and the auxiliary classifier
     assert [m["key"] for m in report["mismatched"]] == ["generator.embed.weight",
-                                                         "discriminator.project.weight"]
+                                                         "discriminator.project.weight",
+                                                         "discriminator.classifier.weight",
+                                                         "discriminator.classifier.bias"]
     assert report["config_changes"] == {"num_classes": [10, 5]}
     opts = ckpt["train_state"]["task"]["optimizers"]
     assert [(g["name"], g["lr"]) for g in opts["generator"]["param_groups"]] == [("new", 2e-4), ("pretrained", 5e-5)]
-    assert [(g["name"], len(g["params"])) for g in opts["discriminator"]["param_groups"]][0] == ("new", 1)
+    assert [(g["name"], len(g["params"])) for g in opts["discriminator"]["param_groups"]][0] == ("new", 3)
     source = load_checkpoint(pre["gan"])["model"]
     assert torch.equal(ckpt["model"]["discriminator.features.0.weight"], source["discriminator.features.0.weight"])
     assert not torch.equal(ckpt["model"]["discriminator.head.weight"], source["discriminator.head.weight"])

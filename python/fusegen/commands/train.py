@@ -9,11 +9,11 @@ import json
 # checks they agree; importing the trainer here would slow every fusegen command down).
 INPAINT_HELP = {"batch_size": 16, "lr": "1e-3", "width": 16, "depth": 5, "patch_size": 64, "fill": "biharmonic"}
 MASK_KINDS = ("strokes", "pixels", "boxes")  # fusegen.data.MASK_KINDS
-VAE_HELP = {"latent_dim": 16, "width": 32, "lr": "1e-3", "beta": 1.0, "likelihood": "bernoulli"}
+VAE_HELP = {"latent_dim": 16, "width": 32, "lr": "1e-3", "beta": 0.5, "likelihood": "bernoulli"}
 BOOST_HELP = 4.0  # fusegen.train.boosting.BOOST_DEFAULT
 # The GAN defaults as the help shows them: fusegen.train.recipes.GAN_DEFAULTS (a test checks).
-GAN_HELP = {"latent_dim": 100, "width": 64, "lr": "2e-4", "ema_decay": 0.999, "mode_seeking": 0.0,
-            "loss": "ns", "augment": "none", "spectral_norm": False, "minibatch_std": 0, "class_loss": 0.0}
+GAN_HELP = {"latent_dim": 100, "width": 32, "lr": "2e-4", "ema_decay": 0.999, "mode_seeking": 1.0,
+            "loss": "ns", "augment": "none", "spectral_norm": False, "minibatch_std": 0, "class_loss": 2.0}
 
 
 def _sigma(text: str) -> float | tuple[float, float]:
@@ -58,7 +58,8 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=None,
                    help=f"per process (default 64; dncnn 32; inpaint {INPAINT_HELP['batch_size']})")
     p.add_argument("--lr", type=float, default=None,
-                   help=f"learning rate (default 2e-4 gan, 1e-3 vae/dncnn, {INPAINT_HELP['lr']} inpaint)")
+                   help=f"learning rate (default {GAN_HELP['lr']} gan, {VAE_HELP['lr']} vae, 1e-3 dncnn, "
+                        f"{INPAINT_HELP['lr']} inpaint)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--resume", default=None, metavar="CKPT", help="continue exactly from this last.pt")
@@ -82,7 +83,8 @@ def register(subparsers) -> None:
     g.add_argument("--latent-dim", type=int, default=None,
                    help=f"gan ({GAN_HELP['latent_dim']}) / vae ({VAE_HELP['latent_dim']}) latent size")
     g.add_argument("--width", type=int, default=None,
-                   help=f"feature channels (gan/dncnn 64, vae 32, inpaint {INPAINT_HELP['width']}: its full-resolution "
+                   help=f"feature channels (gan {GAN_HELP['width']}, dncnn 64, vae {VAE_HELP['width']}, inpaint "
+                        f"{INPAINT_HELP['width']}: its full-resolution "
                         "and first stride-2 levels)")
     g.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction, default=None,
                    help=f"gan: spectral norm in the discriminator, without its batch norm "

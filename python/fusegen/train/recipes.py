@@ -46,12 +46,11 @@ INPAINT_VAL_MASKS, INPAINT_VAL_SEED = 4, 1
 # The defaults of `fusegen train inpaint` (the best measured recipe: experiments/inpaint).
 INPAINT_DEFAULTS = dict(width=16, depth=5, batch_size=16, lr=1e-3, patch_size=64, fill="biharmonic")
 # The defaults of `fusegen train gan` (the best measured recipe: experiments/generation).
-GAN_DEFAULTS = dict(latent_dim=100, width=64, lr=2e-4, d_lr=None, ema_decay=0.999, mode_seeking=0.0,
-                    loss="ns", augment="none", spectral_norm=False, minibatch_std=0,
-                    class_loss=0.0)
+GAN_DEFAULTS = dict(latent_dim=100, width=32, lr=2e-4, d_lr=None, ema_decay=0.999, mode_seeking=1.0,
+                    loss="ns", augment="none", spectral_norm=False, minibatch_std=0, class_loss=2.0)
 
 # The defaults of `fusegen train vae` (the best measured recipe: experiments/generation).
-VAE_DEFAULTS = dict(latent_dim=16, width=32, lr=1e-3, beta=1.0, likelihood="bernoulli")
+VAE_DEFAULTS = dict(latent_dim=16, width=32, lr=1e-3, beta=0.5, likelihood="bernoulli")
 
 
 def split(dataset: ImageDataset, val_fraction: float, seed: int,
