@@ -160,3 +160,41 @@ def test_split_draws_the_training_part_from_the_weighted_images_only():
     w_val[sorted(held_out)] = 1.0
     with pytest.raises(ValueError, match="0 on every training image"):
         split(dataset, 0.1, seed=5, sample_weights=w_val)
+
+
+def test_coverage_ratios_are_nearest_sample_over_knn_radius_within_each_class():
+    from fusegen.train.boosting import coverage_ratios
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(12, 3, generator=g, dtype=torch.float64)
+    labels = torch.tensor([0] * 6 + [1] * 6)
+    fake = torch.randn(10, 3, generator=g, dtype=torch.float64)
+    fake_labels = torch.tensor([0] * 5 + [1] * 5)
+    ratios = coverage_ratios(real, labels, fake, fake_labels, k=2)
+    for i in range(12):
+        same = real[labels == labels[i]]
+        radius = torch.cdist(real[i:i + 1], same)[0].sort().values[2]  # [0] is itself
+        nearest = torch.cdist(real[i:i + 1], fake[fake_labels == labels[i]]).min()
+        assert ratios[i].item() == pytest.approx((nearest / radius).item(), rel=1e-9)
+
+
+def test_a_class_without_samples_has_infinite_ratios():
+    from fusegen.train.boosting import coverage_ratios
+
+    real = torch.randn(8, 2, dtype=torch.float64)
+    labels = torch.tensor([0] * 4 + [1] * 4)
+    ratios = coverage_ratios(real, labels, torch.randn(3, 2, dtype=torch.float64), torch.zeros(3, dtype=torch.long))
+    assert torch.isinf(ratios[4:]).all() and torch.isfinite(ratios[:4]).all()
+
+
+def test_least_covered_picks_the_largest_ratios_of_each_class():
+    from fusegen.train.boosting import least_covered
+
+    ratios = torch.tensor([0.1, 5.0, 0.2, 0.3, 9.0, 0.5, 0.4, 7.0, 0.6], dtype=torch.float64)
+    labels = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    picked = least_covered(ratios, labels, 1 / 3)
+    assert picked.tolist() == [False, True, False, False, True, False, False, True, False]
+    assert least_covered(ratios, None, 1 / 3).nonzero().flatten().tolist() == [1, 4, 7]
+    for bad in (0, -0.1, 1.5):
+        with pytest.raises(ValueError, match="share"):
+            least_covered(ratios, labels, bad)
