@@ -78,6 +78,15 @@ def test_mixture_weights_learned_by_mmd(checkpoints, capsys):
     assert [r["name"] for r in result["rows"]][-2:] == ["ensemble (uniform)", "ensemble"]
 
 
+def test_mixture_weights_learned_by_coverage(checkpoints, capsys):
+    tmp, p = checkpoints
+    result = run_json(["ensemble", p["gan0"], p["gan1"], "--learn", "--method", "coverage", "-n", "80",
+                       "--features", "random"], capsys)
+    fit = result["fit"]
+    assert fit["method"] == "coverage" and fit["objective"].startswith("coverage + precision")
+    assert fit["after"] >= fit["before"] and abs(sum(result["weights"]) - 1) < 1e-6
+
+
 def test_soup_writes_one_plain_model(checkpoints, capsys):
     tmp, p = checkpoints
     out = tmp / "soup.pt"

@@ -165,3 +165,81 @@ def test_report_scores_within_class_diversity_lower_for_the_collapsed_member():
     plain = ens.report(real=real, feature_fn=flatten, n=200, generator=torch.Generator().manual_seed(5),
                        kid_subsets=5)
     assert not any("within_class_diversity" in r for r in plain)
+
+
+# --- coverage weights ------------------------------------------------------------------------
+
+def _coverage_reference(members, real, w, k=5):
+    """Naeem et al.'s coverage plus Kynkaeaenniemi's precision (real balls only) of the mixture
+    drawing the first round(w_k n_k) samples of each member."""
+    radii = torch.cdist(real, real).kthvalue(k + 1, dim=1).values
+    drawn = torch.cat([f[:int(round(float(wk) * len(f)))] for f, wk in zip(members, w)])
+    inside = torch.cdist(drawn, real) <= radii[None]
+    return float(inside.any(dim=0).double().mean()) + float(inside.any(dim=1).double().mean())
+
+
+def test_coverage_weights_maximise_the_coverage_over_the_grid():
+    from fusegen.models.ensemble.weights import coverage_mixture_weights
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(120, 2, generator=g, dtype=torch.float64)
+    left = torch.randn(150, 2, generator=g, dtype=torch.float64) * 0.3 + torch.tensor([1.0, 0.0], dtype=torch.float64)
+    right = torch.randn(150, 2, generator=g, dtype=torch.float64) * 0.3 - torch.tensor([1.0, 0.0], dtype=torch.float64)
+    w, score, uniform_score = coverage_mixture_weights([left, right], real, score_weights=torch.tensor([0.5, 0.5]))
+    grid = [torch.tensor([i / 10, 1 - i / 10], dtype=torch.float64) for i in range(11)]
+    best = max(_coverage_reference([left, right], real, v) for v in grid)
+    assert score == pytest.approx(best) and score == pytest.approx(_coverage_reference([left, right], real, w))
+    assert uniform_score == pytest.approx(_coverage_reference([left, right], real, grid[5]))
+    assert 0 < float(w[0]) < 1  # two halves of the data: both members are kept
+
+
+def test_coverage_weights_do_not_keep_a_member_that_adds_nothing():
+    from fusegen.models.ensemble.weights import coverage_mixture_weights
+
+    g = torch.Generator().manual_seed(1)
+    real = torch.randn(100, 2, generator=g, dtype=torch.float64)
+    everywhere = torch.randn(200, 2, generator=g, dtype=torch.float64)
+    far = torch.randn(200, 2, generator=g, dtype=torch.float64) + 50  # covers no real ball
+    w, score, _ = coverage_mixture_weights([far, everywhere], real)
+    assert w.tolist() == [0.0, 1.0] and score > 1.6
+
+
+def test_coverage_weights_are_per_class_with_labels():
+    from fusegen.models.ensemble.weights import coverage_mixture_weights
+
+    g = torch.Generator().manual_seed(2)
+    real = torch.randn(80, 2, generator=g, dtype=torch.float64)
+    real_labels = torch.tensor([0, 1] * 40)
+    samples = torch.randn(100, 2, generator=g, dtype=torch.float64)
+    right_labels, wrong_labels = torch.tensor([0, 1] * 50), torch.full((100,), 5)
+    # the same points, drawn for labels the real data does not have, cover nothing
+    w, score, _ = coverage_mixture_weights([samples, samples], real, [wrong_labels, right_labels], real_labels)
+    assert w.tolist() == [0.0, 1.0] and score > 1.0
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(resolution=0), "resolution"),
+    (dict(member_labels=[torch.zeros(10, dtype=torch.long)]), "both member_labels and real_labels"),
+])
+def test_coverage_weights_reject_bad_arguments(kwargs, message):
+    from fusegen.models.ensemble.weights import coverage_mixture_weights
+
+    with pytest.raises(ValueError, match=message):
+        coverage_mixture_weights([torch.randn(10, 2)], torch.randn(20, 2), **kwargs)
+
+
+def test_fit_weights_by_coverage_keeps_the_member_that_covers_each_class():
+    real, real_labels = real_data()
+    ens = Ensemble([Member("collapsed"), Member("blind"), Member("spread")], mode="mixture")
+    w = ens.fit_weights(real=real, real_labels=real_labels, feature_fn=flatten, n=600, method="coverage",
+                        generator=torch.Generator().manual_seed(3))
+    assert float(w[2]) >= 0.5 and ens.last_fit["method"] == "coverage"
+    assert ens.last_fit["objective"].startswith("coverage + precision") and "per class" in ens.last_fit["objective"]
+    assert ens.last_fit["after"] >= ens.last_fit["before"]  # the uniform start is on the grid
+
+
+def test_fit_weights_rejects_an_unknown_mixture_method():
+    real, real_labels = real_data()
+    ens = Ensemble([Member("collapsed"), Member("spread")], mode="mixture")
+    with pytest.raises(ValueError, match="'mmd' or 'coverage'"):
+        ens.fit_weights(real=real, real_labels=real_labels, feature_fn=flatten, method="lstsq")

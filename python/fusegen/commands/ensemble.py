@@ -13,7 +13,7 @@ import torch
 from ._common import parse_device
 
 MODES = ("auto", "mixture", "average", "soup")
-METHODS = ("lstsq", "psnr", "mmd")
+METHODS = ("lstsq", "psnr", "mmd", "coverage")
 
 
 def register(subparsers) -> None:
@@ -42,7 +42,9 @@ def register(subparsers) -> None:
     group.add_argument("--learn", action="store_true", help="learn the weights from --data")
     p.add_argument("--method", choices=METHODS,
                    help="how --learn fits: lstsq (average, default), psnr (gradient descent on the mean "
-                   "validation PSNR; average or soup of denoisers), mmd (mixture, default)")
+                   "validation PSNR; average or soup of denoisers), mmd (mixture, default: squared MMD "
+                   "in feature space, per class for conditional members), coverage (mixture: the "
+                   "weights in tenths with the best coverage + precision of the real features)")
     p.add_argument("--nlm", action="store_true",
                    help="add a non-local-means denoiser (at --sigma) after the checkpoints")
     p.add_argument("--bm3d", action="store_true",

@@ -16,8 +16,8 @@ from ...ops import weighted_sum
 from .members import build_members, check_members, check_pairs, member_names, resolve_mode, split_labels
 from .report import EnsembleReport, feature_function, mean_psnr
 from .soup import MethodModule, average_states, soup
-from .weights import (conditional_mmd_quadratic, least_squares_weights, mmd_quadratic,
-                      normalize_weights, simplex_qp, weight_logits)
+from .weights import (conditional_mmd_quadratic, coverage_mixture_weights, least_squares_weights,
+                      mmd_quadratic, normalize_weights, simplex_qp, weight_logits)
 
 
 class Ensemble(EnsembleReport, nn.Module):
@@ -280,6 +280,9 @@ class Ensemble(EnsembleReport, nn.Module):
         samples for labels drawn from ``real_labels``, and the weights minimise the class-weighted
         sum of per-class MMDs (:func:`conditional_mmd_quadratic`), which rewards covering each
         class's variety rather than matching the pooled distribution.
+        ``method="coverage"``: the weights on a grid of tenths that maximise coverage plus
+        precision of ``real`` (per class with ``real_labels``; :func:`coverage_mixture_weights`):
+        coverage counts what each member adds rather than how close the pooled samples are.
 
         ``self.last_fit`` records the method and the objective before and after.
         """
@@ -382,8 +385,9 @@ class Ensemble(EnsembleReport, nn.Module):
 
     def _fit_mixture(self, method, labels, real, feature_fn, member_features, n, generator,
                      real_labels=None) -> torch.Tensor:
-        if method != "mmd":
-            raise ValueError(f"a mixture's weights are learned by method='mmd', got method={method!r}")
+        if method not in ("mmd", "coverage"):
+            raise ValueError(f"a mixture's weights are learned by method='mmd' or 'coverage', got "
+                             f"method={method!r}")
         if real is None:
             raise ValueError("fit_weights for a mixture needs real=: real images (N, C, H, W) or "
                              "their features (N, D)")
@@ -411,19 +415,25 @@ class Ensemble(EnsembleReport, nn.Module):
         elif len(member_features) != len(self.members):
             raise ValueError(f"member_features must hold one tensor per member ({len(self.members)}), "
                              f"got {len(member_features)}")
-        if conditional:
+        before = self.weights.detach().double().cpu()
+        if method == "coverage":
+            w, after, before_value = coverage_mixture_weights(
+                member_features, real_features, [labels] * len(self.members) if conditional else None,
+                real_labels if conditional else None, score_weights=before)
+            objective = ("coverage + precision of the real features (k = 5"
+                         + (", per class)" if conditional else ")"))
+        elif conditional:
             A, b, c = conditional_mmd_quadratic(member_features, [labels] * len(self.members),
                                                 real_features, real_labels)
             objective = "class-weighted squared MMD to real features, per class (KID kernel)"
         else:
             A, b, c = mmd_quadratic(member_features, real_features)
             objective = "squared MMD to real features (KID kernel)"
-        before = self.weights.detach().double().cpu()
-        w = simplex_qp(A, b)
+        if method == "mmd":
+            w = simplex_qp(A, b)
+            before_value, after = float(before @ A @ before - 2 * b @ before + c), float(w @ A @ w - 2 * b @ w + c)
         self.set_weights(w)
-        self.last_fit = {"method": "mmd", "objective": objective,
-                         "before": float(before @ A @ before - 2 * b @ before + c),
-                         "after": float(w @ A @ w - 2 * b @ w + c),
+        self.last_fit = {"method": method, "objective": objective, "before": before_value, "after": after,
                          "samples_per_member": [int(f.shape[0]) for f in member_features],
                          "real": int(real_features.shape[0]), "weights": self.weights.detach().tolist()}
         return self.weights.detach().double().cpu()

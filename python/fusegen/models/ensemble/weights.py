@@ -251,6 +251,102 @@ def conditional_mmd_quadratic(member_features: Sequence[torch.Tensor], member_la
     return A, b, c
 
 
+def coverage_mixture_weights(member_features: Sequence[torch.Tensor], real_features: torch.Tensor,
+                             member_labels: Sequence[torch.Tensor] | None = None,
+                             real_labels: torch.Tensor | None = None, k: int = 5,
+                             resolution: int = 10, score_weights: torch.Tensor | None = None
+                             ) -> tuple[torch.Tensor, float, float | None]:
+    """Mixture proportions that maximise coverage plus precision of the real features.
+
+    Coverage (Naeem et al. 2020) is the share of real samples whose k-nearest-neighbour ball
+    (among the real samples, of their class when labels are given) holds at least one sample of
+    the mixture (of that class); precision, the share of the mixture's samples inside at least
+    one such ball. Unlike an MMD, coverage counts what the members add: a member that draws
+    where the others do not raises it, one that draws where the others already do does not.
+    Precision keeps weight off a member whose samples lie away from the data.
+
+    A mixture with weights w draws ``round(w_k * n_k)`` of member k's ``n_k`` samples (the first
+    ones: the samples are independent draws, so any prefix is a random subset), so every weight
+    on the grid ``{w_k = i / resolution}`` of the simplex is scored exactly on the same samples,
+    and the best one is returned with its score. Ties go to the weights closest to uniform.
+
+    Args:
+        member_features: K tensors (n_k, d) of the members' sample features.
+        real_features: (N, d) features of held-out real images.
+        member_labels, real_labels: the labels the samples were drawn for and those of the real
+            images (conditional members), or both None.
+        k: the neighbour that sets a real ball's radius (5, as in the paper).
+        resolution: grid steps per unit weight (10: weights in tenths; the grid has
+            ``C(resolution + K - 1, K - 1)`` points).
+        score_weights: other weights to score on the same samples (e.g. the current ones).
+
+    Returns ``(weights, their coverage + precision, that of score_weights or None)``.
+    """
+    feats = [_check_features(f, f"member_features[{i}]") for i, f in enumerate(member_features)]
+    real = _check_features(real_features, "real_features")
+    K = len(feats)
+    if K == 0:
+        raise ValueError("member_features must hold one (n, d) tensor per member, got none")
+    if (member_labels is None) != (real_labels is None):
+        raise ValueError("give both member_labels and real_labels (conditional members) or neither")
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1:
+        raise ValueError(f"resolution must be an integer >= 1, got {resolution!r}")
+    if math.comb(resolution + K - 1, K - 1) > 200_000:
+        raise ValueError(f"{K} members at resolution {resolution} make too large a grid; lower resolution")
+    # first[i, j]: the index of member i's first sample inside real ball j (n_i when none is);
+    # good[i][s]: member i's sample s lies inside some real ball (of its class).
+    first = torch.zeros(K, len(real), dtype=torch.long)
+    good = [torch.zeros(len(f), dtype=torch.bool) for f in feats]
+    groups = [None] if real_labels is None else torch.unique(torch.as_tensor(real_labels).cpu()).tolist()
+    for c in groups:
+        rows = (torch.ones(len(real), dtype=torch.bool) if c is None
+                else torch.as_tensor(real_labels).cpu() == c)
+        ball = real[rows.to(real.device)].double()
+        if len(ball) <= k:
+            raise ValueError(f"class {c} has {len(ball)} real samples; coverage needs more than k = {k}")
+        radii = torch.cdist(ball, ball).kthvalue(k + 1, dim=1).values  # +1: the point itself
+        for i, f in enumerate(feats):
+            mine = (torch.arange(len(f)) if c is None
+                    else (torch.as_tensor(member_labels[i]).cpu() == c).nonzero().flatten())
+            first[i, rows] = len(f)  # never drawn: no sample of member i in the ball
+            if len(mine) == 0:
+                continue
+            inside = torch.cdist(f[mine.to(f.device)].double().to(ball.device), ball) <= radii[None, :]
+            hit = inside.any(dim=0).cpu()
+            good[i][mine] = inside.any(dim=1).cpu()
+            earliest = mine[inside.byte().argmax(dim=0).cpu()]  # argmax: the first True row
+            first[i, rows.nonzero().flatten()[hit]] = earliest[hit]
+    sizes = torch.tensor([len(f) for f in feats], dtype=torch.float64)
+
+    good_counts = [torch.cat([torch.zeros(1), g.double().cumsum(0)]) for g in good]
+
+    def coverage(w: torch.Tensor) -> float:
+        drawn = torch.round(w * sizes).long()
+        covered = float((first < drawn[:, None]).any(dim=0).double().mean())
+        inside = sum(float(c[int(d)]) for c, d in zip(good_counts, drawn))
+        return covered + inside / max(int(drawn.sum()), 1)
+
+    best, best_score, best_gap = None, -1.0, math.inf
+    uniform = torch.full((K,), 1.0 / K, dtype=torch.float64)
+    for counts in _compositions(resolution, K):
+        w = torch.tensor(counts, dtype=torch.float64) / resolution
+        score, gap = coverage(w), float((w - uniform).abs().sum())
+        if score > best_score + 1e-12 or (abs(score - best_score) <= 1e-12 and gap < best_gap):
+            best, best_score, best_gap = w, score, gap
+    other = None if score_weights is None else coverage(normalize_weights(score_weights, K, "score_weights"))
+    return best, best_score, other
+
+
+def _compositions(total: int, parts: int):
+    """Every tuple of ``parts`` integers >= 0 summing to ``total``."""
+    if parts == 1:
+        yield (total,)
+        return
+    for first in range(total, -1, -1):
+        for rest in _compositions(total - first, parts - 1):
+            yield (first, *rest)
+
+
 def mmd_mixture_weights(member_features: Sequence[torch.Tensor], real_features: torch.Tensor
                         ) -> torch.Tensor:
     """Mixture proportions on the simplex minimising the squared MMD between the mixture of the
