@@ -5,9 +5,10 @@
 
 Each recipe runs ``fusegen.train.train_boosted`` with the defaults of ``fusegen train gan
 --conditional`` (``boost``: ``--boost`` as given; ``seeds``: boost 1, i.e. independent members
-with seeds seed, seed+1, ...), then judges (``judge.py``) every member, their uniform mixture
-(what ``fusegen ensemble`` does with defaults), and the mixture with weights learned by the
-class-conditional MMD on half of the digits (``fusegen ensemble --learn``). Appends JSON lines
+with seeds seed, seed+1, ...; ``partition``: member t on the t-th k-means cluster of each class), then judges (``judge.py``) every member, their uniform mixture
+(what ``fusegen ensemble`` does with defaults), and the mixture with weights learned on half of
+the digits by the class-conditional MMD (``fusegen ensemble --learn``) and by coverage +
+precision (``--method coverage``). Appends JSON lines
 to ``OUT/ensembles.jsonl``.
 """
 
@@ -41,7 +42,7 @@ def judged(judge: Judge, model) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipe", action="append", choices=["boost", "seeds"])
+    parser.add_argument("--recipe", action="append", choices=["boost", "seeds", "partition"])
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--members", type=int, default=3)
     parser.add_argument("--boost", type=float, default=4.0)
@@ -57,9 +58,9 @@ def main() -> None:
         boost = args.boost if recipe == "boost" else 1.0
         run = out / f"ensemble-{recipe}-b{boost:g}-s{args.seed}"
         started = time.perf_counter()
-        result = train_boosted("dcgan", "digits", run, args.steps, members=args.members, boost=boost,
-                               seed=args.seed, conditional=True, device="cpu", progress=False,
-                               overwrite=True)
+        how = {"partition": True} if recipe == "partition" else {"boost": boost}
+        result = train_boosted("dcgan", "digits", run, args.steps, members=args.members, seed=args.seed,
+                               conditional=True, device="cpu", progress=False, overwrite=True, **how)
         seconds = time.perf_counter() - started
         ensemble = fusegen.load(result["ensemble"])
         rows = {name: judged(judge, member) for name, member in zip(ensemble.names, ensemble.members)}
@@ -69,10 +70,15 @@ def main() -> None:
         extractor = FeatureExtractor.train_classifier(fit.images, fit.labels, epochs=5, seed=args.seed)
         ensemble.fit_weights(real=fit.images, real_labels=fit.labels, feature_fn=extractor, n=1000,
                              generator=torch.Generator().manual_seed(args.seed))
-        rows["mixture, learned"] = judged(judge, ensemble)
-        line = {"recipe": recipe, "boost": boost, "members": args.members, "steps": args.steps,
+        rows["mixture, learned"] = judged(judge, ensemble)  # the class-conditional MMD
+        learned = ensemble.weights.tolist()
+        ensemble.fit_weights(real=fit.images, real_labels=fit.labels, feature_fn=extractor, n=1000,
+                             method="coverage", generator=torch.Generator().manual_seed(args.seed))
+        rows["mixture, coverage weights"] = judged(judge, ensemble)
+        line = {"recipe": recipe, "boost": None if recipe == "partition" else boost, "members": args.members, "steps": args.steps,
                 "seed": args.seed, "seconds": round(seconds, 1), "missed": result["missed"],
-                "learned_weights": ensemble.weights.tolist(), "threads": args.threads,
+                "learned_weights": learned, "coverage_weights": ensemble.weights.tolist(),
+                "threads": args.threads,
                 "machine": platform.processor() or platform.machine(), "date": str(date.today()),
                 "rows": rows}
         with open(out / "ensembles.jsonl", "a") as f:

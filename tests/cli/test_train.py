@@ -176,3 +176,10 @@ def test_resuming_a_damaged_training_state_is_one_line(tmp_path, capsys):
                  "--resume", str(tmp_path / "damaged.pt")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "training state cannot be resumed" in err
+
+
+def test_partition_and_boost_are_one_or_the_other(tmp_path, capsys):
+    from fusegen.cli import main
+
+    assert main(["train", "gan", "--members", "2", "--partition", "--boost", "2", "--out", str(tmp_path)]) != 0
+    assert "--partition and --boost" in capsys.readouterr().err

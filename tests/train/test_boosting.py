@@ -198,3 +198,45 @@ def test_least_covered_picks_the_largest_ratios_of_each_class():
     for bad in (0, -0.1, 1.5):
         with pytest.raises(ValueError, match="share"):
             least_covered(ratios, labels, bad)
+
+
+def test_class_partition_splits_each_class_into_its_clusters():
+    from fusegen.train.boosting import class_partition
+
+    g = torch.Generator().manual_seed(0)
+    blobs = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    features = torch.cat([blobs[k] + 0.1 * torch.randn(20, 2, generator=g) for k in range(3)] * 2)
+    labels = torch.tensor([0] * 60 + [1] * 60)
+    parts = class_partition(features, labels, 3, seed=1)
+    for c in (0, 1):
+        for k in range(3):  # the 20 images of one blob of one class share one cluster, alone
+            blob = parts[c * 60 + k * 20: c * 60 + (k + 1) * 20]
+            assert (blob == blob[0]).all()
+        assert sorted(parts[c * 60:(c + 1) * 60].unique().tolist()) == [0, 1, 2]
+    assert class_partition(features, None, 3).unique().numel() == 3
+    assert class_partition(features[:2], torch.tensor([0, 0]), 3).tolist() == [0, 1]  # fewer images than parts
+    with pytest.raises(ValueError, match="parts"):
+        class_partition(features, labels, 0)
+
+
+def test_partitioned_members_train_on_their_cluster_only(tmp_path, monkeypatch):
+    pytest.importorskip("sklearn")
+    import fusegen.train.recipes as recipes
+
+    seen = []
+    original = recipes.train
+
+    def spy(*args, sample_weights=None, **kwargs):
+        seen.append(sample_weights)
+        return original(*args, sample_weights=sample_weights, **kwargs)
+
+    monkeypatch.setattr(recipes, "train", spy)
+    result = train_boosted("dcgan", "digits", tmp_path, 2, members=2, partition=True, conditional=True,
+                           classes=[0, 1], image_size=16, width=4, latent_dim=4, device="cpu", progress=False)
+    assert len(seen) == 2 and result["missed"] == []
+    first, second = seen
+    assert torch.equal(first + second, torch.ones_like(first))  # every image in exactly one member
+    assert 0 < float(first.sum()) < len(first)
+    assert fusegen.load(result["ensemble"]).sample(4, labels=[0, 1, 0, 1]).shape == (4, 1, 16, 16)
+    with pytest.raises(ValueError, match="partition and boost"):
+        train_boosted("dcgan", "digits", tmp_path / "b", 2, members=2, partition=True, boost=2.0)

@@ -136,6 +136,10 @@ def register(subparsers) -> None:
                    help=f"with --members: member t trains on the data with the real images that "
                         f"members 1..t-1 miss weighted FACTOR times (AdaGAN-style boosting); 1: "
                         f"independent members (default {BOOST_HELP})")
+    e.add_argument("--partition", action="store_true",
+                   help="with --members: member t trains only on the t-th of K clusters of each class "
+                        "(k-means in a classifier's features), so the members specialise and their "
+                        "mixture covers every part (instead of --boost)")
     t = p.add_argument_group("transfer learning (fine-tuning)")
     t.add_argument("--init", metavar="CKPT", default=None,
                    help="start from this checkpoint's weights (those whose name and shape fit; the "
@@ -168,9 +172,10 @@ def run(args: argparse.Namespace) -> int:
         class_loss=args.class_loss,
         beta=args.beta, likelihood=args.likelihood, classes=args.classes,
     )
-    if args.members != 1 or args.boost is not None:
+    if args.members != 1 or args.boost is not None or args.partition:
         _check_ensemble_args(args)
         result = train_boosted(args.kind, data, args.out, args.steps, members=args.members,
+                               partition=args.partition,
                                **({} if args.boost is None else {"boost": args.boost}), **options)
         brief = {"members": [s["checkpoint"] for s in result["members"]], "missed": result["missed"],
                  "seconds": result["seconds"], "ensemble": result["ensemble"]}
@@ -197,9 +202,12 @@ def run(args: argparse.Namespace) -> int:
 def _check_ensemble_args(args: argparse.Namespace) -> None:
     """--members / --boost train generator ensembles from scratch."""
     if args.kind not in ("gan", "dcgan", "vae"):
-        raise ValueError(f"--members and --boost train generator ensembles (gan, vae), not {args.kind}")
+        raise ValueError(f"--members, --boost and --partition train generator ensembles (gan, vae), "
+                         f"not {args.kind}")
     if args.members < 1:
         raise ValueError(f"--members must be >= 1, got {args.members}")
+    if args.partition and args.boost is not None:
+        raise ValueError("--partition and --boost are two ways to build the members: give one")
     for flag, value in (("--resume", args.resume), ("--init", args.init)):
         if value is not None:
             raise ValueError(f"{flag} does not go with --members/--boost: each member trains from scratch")

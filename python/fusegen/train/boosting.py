@@ -93,6 +93,37 @@ def least_covered(ratios: torch.Tensor, labels: torch.Tensor | None, share: floa
     return picked
 
 
+def class_partition(features: torch.Tensor, labels: torch.Tensor | None, parts: int,
+                    seed: int = 0, iterations: int = 50) -> torch.Tensor:
+    """(N,) long: which of ``parts`` clusters each image falls in, by k-means (Lloyd's
+    iterations from ``parts`` seeded random images) on ``features`` within each class (over all
+    images without labels). A cluster left empty restarts at the image farthest from its centre;
+    a class with fewer images than ``parts`` puts one image in each of its first clusters."""
+    if isinstance(parts, bool) or not isinstance(parts, int) or parts < 1:
+        raise ValueError(f"parts must be an integer >= 1, got {parts!r}")
+    g = torch.Generator().manual_seed(seed)
+    assignment = torch.zeros(len(features), dtype=torch.long)
+    groups = [None] if labels is None else torch.unique(labels).tolist()
+    for c in groups:
+        index = torch.arange(len(features)) if c is None else (labels == c).nonzero().flatten()
+        x = features[index].double().cpu()
+        if len(x) <= parts:
+            assignment[index] = torch.arange(len(x))
+            continue
+        centres = x[torch.randperm(len(x), generator=g)[:parts]].clone()
+        for _ in range(iterations):
+            distances = torch.cdist(x, centres)
+            nearest = distances.argmin(dim=1)
+            for k in range(parts):
+                members = nearest == k
+                if members.any():
+                    centres[k] = x[members].mean(dim=0)
+                else:  # an empty cluster restarts at the worst-served image
+                    centres[k] = x[distances.min(dim=1).values.argmax()]
+        assignment[index] = torch.cdist(x, centres).argmin(dim=1)
+    return assignment
+
+
 def boosted_weights(missed: torch.Tensor, labels: torch.Tensor | None, boost: float) -> torch.Tensor:
     """Sampling weights: ``boost`` for a missed image, 1 for a covered one, rescaled within each
     class so that every class keeps its share of the data (a conditional generator must still
@@ -107,7 +138,8 @@ def boosted_weights(missed: torch.Tensor, labels: torch.Tensor | None, boost: fl
 
 
 def train_boosted(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int = 1000, *,
-                  members: int = 3, boost: float = BOOST_DEFAULT, seed: int = 0, conditional: bool = False,
+                  members: int = 3, boost: float = BOOST_DEFAULT, partition: bool = False,
+                  seed: int = 0, conditional: bool = False,
                   image_size: int | None = None, channels: int | None = None, classes=None,
                   device: str = "auto", progress: bool = True, overwrite: bool = False,
                   **options: Any) -> dict[str, Any]:
@@ -117,6 +149,11 @@ def train_boosted(kind: str, data: str | os.PathLike, out: str | os.PathLike, st
     independent training with seeds ``seed``, ``seed + 1``, ...), and write their uniform mixture
     to ``out/ensemble.pt`` (``fusegen.load`` reads it; ``fusegen ensemble --learn`` refits the
     weights). ``options`` go to :func:`fusegen.train.train` for every member.
+
+    ``partition=True`` (``boost`` is then not used): member t trains only on the t-th of
+    ``members`` clusters of each class (:func:`class_partition`, k-means in the features of a
+    classifier trained on the data). Each member specialises in one part of every class, and
+    the mixture covers all of them.
 
     Returns ``{"members": [each member's training summary], "missed": [before each member after
     the first, the share of real images outside the k-NN reach of the mixture's samples],
@@ -130,6 +167,8 @@ def train_boosted(kind: str, data: str | os.PathLike, out: str | os.PathLike, st
         raise ValueError(f"members must be an integer >= 1, got {members!r}")
     if not (isinstance(boost, (int, float)) and boost >= 1 and boost == boost and boost != float("inf")):
         raise ValueError(f"boost must be a finite number >= 1 (1: no reweighting), got {boost!r}")
+    if partition and boost != BOOST_DEFAULT:
+        raise ValueError("partition and boost are two ways to build the members: give one")
     out = Path(out)
     ensemble_path = out / "ensemble.pt"
     if ensemble_path.exists() and not overwrite:
@@ -138,9 +177,19 @@ def train_boosted(kind: str, data: str | os.PathLike, out: str | os.PathLike, st
                   device=device, progress=progress, overwrite=overwrite, **options)
     summaries, missed_shares, models = [], [], []
     dataset = extractor = real_features = None
+    parts = None
+    if partition:
+        dataset = load_dataset(data, 32 if image_size is None else image_size, 1 if channels is None else channels)
+        if classes is not None:
+            dataset = dataset.select_classes(classes)
+        extractor = _extractor(dataset, seed)
+        labels = dataset.labels if dataset.num_classes and conditional else None
+        parts = class_partition(extractor.extract(dataset.images), labels, members, seed)
     for t in range(members):
         weights = None
-        if t and boost > 1:
+        if parts is not None:
+            weights = (parts == t).double()
+        elif t and boost > 1:
             if dataset is None:
                 first = models[0].config
                 dataset = load_dataset(data, first["image_size"], first["channels"])
@@ -159,7 +208,7 @@ def train_boosted(kind: str, data: str | os.PathLike, out: str | os.PathLike, st
         models.append(load(summary["checkpoint"]))
     names = [f"member-{t + 1}" for t in range(members)]
     Ensemble(models, names=names).save(ensemble_path, checkpoints=[s["checkpoint"] for s in summaries],
-                                       boost=float(boost))
+                                       boost=None if partition else float(boost), partition=partition)
     return {"members": summaries, "missed": missed_shares, "ensemble": str(ensemble_path),
             "seconds": sum(s["seconds"] for s in summaries)}
 

@@ -223,9 +223,16 @@ def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int
             :data:`INPAINT_DEFAULTS` (inpainting).
         resume: a ``last.pt`` to continue from exactly (a fine-tune keeps its frozen blocks).
         latent_dim, width, spectral_norm, ema_decay, ema_method: GAN/VAE model options.
-        mode_seeking: GAN only, weight of the mode-seeking term (:class:`GANTask`); 0: none.
-        beta: VAE KL weight (default 1). depth, sigma, patch_size: DnCNN options (depth 17;
-            sigma in 0..255 units, one value or a (low, high) range; patch size 40).
+        mode_seeking, class_loss, gan_loss, augment, d_lr, minibatch_std: GAN only (the
+            defaults: :data:`GAN_DEFAULTS`): the weights of the mode-seeking term and of the
+            auxiliary classification loss (conditional only), ``"ns"`` or ``"hinge"``, DiffAugment
+            (:func:`fusegen.train.augment.diff_augment`), the discriminator's learning rate, the
+            minibatch standard deviation group (:class:`GANTask`, :class:`~fusegen.models.DCGAN`).
+        beta, likelihood: VAE KL weight and decoder likelihood (:data:`VAE_DEFAULTS`).
+        sample_weights: GAN/VAE only, one weight >= 0 per image of the data: the training part is
+            redrawn with these probabilities (:func:`split`; boosting uses it).
+        depth, sigma, patch_size: DnCNN options (depth 17; sigma in 0..255 units, one value or a
+            (low, high) range; patch size 40).
         width, depth, fill, patch_size, mask_kind: inpainting options (:data:`INPAINT_DEFAULTS`;
             :class:`~fusegen.models.InpaintingUNet`'s ``fill``; the patch size a multiple of
             ``2**depth``); the masks' kind: ``"mixed"`` (strokes, pixels and boxes, the
