@@ -32,6 +32,14 @@ class GANTask(Task):
     move when z moves. On the digits (16 px, 3,000 steps) recall went from 0.01 without it to
     0.24 / 0.37 / 0.40 / 0.50 at 0.1 / 0.2 / 0.3 / 0.5, label accuracy from 92% to 99 / 98 / 97
     / 90%; see BENCHMARKS.md.
+
+    ``class_loss`` > 0 (conditional, a DCGAN built with ``aux_classifier=True``) adds AC-GAN's
+    auxiliary classification: the discriminator's classifier learns the labels of real images,
+    the generator is asked to draw images it classifies as their label. ``loss``: ``"ns"`` (the
+    non-saturating logistic loss) or ``"hinge"``. ``augment``: DiffAugment policy applied to
+    every image the discriminator sees (:mod:`fusegen.train.augment`). ``d_lr``: the
+    discriminator's learning rate (default ``lr``). The recipe defaults of ``fusegen train gan``
+    are :data:`fusegen.train.recipes.GAN_DEFAULTS`.
     """
 
     kind = "dcgan"
@@ -125,9 +133,11 @@ class GANTask(Task):
         return diff_augment(x, self.augment) if self.augment else x
 
     def _scored(self, images: torch.Tensor, labels: torch.Tensor | None, real: bool | None) -> torch.Tensor:
-        """The discriminator's loss on a real (``real=True``) or generated batch, or the
-        generator's (``real=None``), plus the auxiliary classification loss when it is on."""
-        if self.class_loss > 0:
+        """The discriminator's loss on a real (``real=True``) or generated (``False``) batch, or
+        the generator's (``None``), with the auxiliary classification loss when it is on. The
+        classifier learns on real images only: trained on generated ones too (AC-GAN), it
+        would reward easy-to-classify, uniform samples."""
+        if self.class_loss > 0 and real is not False:
             logits, classes = self.D(images, labels, classify=True)
             classification = self.class_loss * F.cross_entropy(classes.float(), labels)
         else:
@@ -137,9 +147,7 @@ class GANTask(Task):
             adversarial = -logits.mean() if self.loss == "hinge" else F.softplus(-logits).mean()
         else:
             adversarial = self._d_loss(logits, real)
-        # The classifier learns on real images only; a generated batch must be classified, not
-        # teach the classifier (AC-GAN's classifier trained on fakes rewards easy, uniform samples).
-        return adversarial + (classification if real is not False else 0.0)
+        return adversarial + classification
 
     def _d_loss(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
         """The discriminator's loss on a real or a generated batch: the logistic loss
