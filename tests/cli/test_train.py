@@ -183,3 +183,18 @@ def test_partition_and_boost_are_one_or_the_other(tmp_path, capsys):
 
     assert main(["train", "gan", "--members", "2", "--partition", "--boost", "2", "--out", str(tmp_path)]) != 0
     assert "--partition and --boost" in capsys.readouterr().err
+
+
+def test_members_alone_train_a_partitioned_mixture(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    from fusegen.checkpoint import load_checkpoint
+    from fusegen.cli import main
+
+    argv = ["train", "gan", "--members", "2", "--steps", "1", "--conditional", "--classes", "0,1",
+            "--image-size", "16", "--width", "4", "--latent-dim", "4", "--device", "cpu", "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path / "parts")]) == 0
+    payload = load_checkpoint(tmp_path / "parts" / "ensemble.pt")
+    assert payload["partition"] is True and payload["boost"] is None
+    assert main([*argv, "--boost", "1", "--out", str(tmp_path / "seeds")]) == 0
+    payload = load_checkpoint(tmp_path / "seeds" / "ensemble.pt")
+    assert payload["partition"] is False and payload["boost"] == 1.0

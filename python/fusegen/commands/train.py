@@ -131,15 +131,17 @@ def register(subparsers) -> None:
     e = p.add_argument_group("generator ensembles (gan, vae)")
     e.add_argument("--members", type=int, default=1, metavar="K",
                    help="train K generators of --steps steps each into OUT/member-1 .. OUT/member-K "
-                        "and write their mixture to OUT/ensemble.pt (default 1: one model in OUT)")
-    e.add_argument("--boost", type=float, default=None, metavar="FACTOR",
-                   help=f"with --members: member t trains on the data with the real images that "
-                        f"members 1..t-1 miss weighted FACTOR times (AdaGAN-style boosting); 1: "
-                        f"independent members (default {BOOST_HELP})")
+                        "and write their mixture to OUT/ensemble.pt (default 1: one model in OUT). "
+                        "Unless --boost is given, member t trains only on the t-th of K clusters of "
+                        "each class (k-means in a classifier's features): the members specialise and "
+                        "their mixture covers every part (the measured best: --partition)")
     e.add_argument("--partition", action="store_true",
-                   help="with --members: member t trains only on the t-th of K clusters of each class "
-                        "(k-means in a classifier's features), so the members specialise and their "
-                        "mixture covers every part (instead of --boost)")
+                   help="with --members: the partition above (the default; this flag says it)")
+    e.add_argument("--boost", type=float, default=None, metavar="FACTOR",
+                   help=f"with --members, instead of the partition: member t trains on the data with "
+                        f"the real images that members 1..t-1 miss weighted FACTOR times (AdaGAN-style "
+                        f"boosting; {BOOST_HELP} was measured); 1: independent members with seeds "
+                        f"--seed, --seed+1, ...")
     t = p.add_argument_group("transfer learning (fine-tuning)")
     t.add_argument("--init", metavar="CKPT", default=None,
                    help="start from this checkpoint's weights (those whose name and shape fit; the "
@@ -174,9 +176,10 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.members != 1 or args.boost is not None or args.partition:
         _check_ensemble_args(args)
-        result = train_boosted(args.kind, data, args.out, args.steps, members=args.members,
-                               partition=args.partition,
-                               **({} if args.boost is None else {"boost": args.boost}), **options)
+        # Partitioned members unless --boost: the recipe whose mixture measured above its members.
+        how = {"partition": True} if args.boost is None else {"boost": args.boost}
+        result = train_boosted(args.kind, data, args.out, args.steps, members=args.members, **how,
+                               **options)
         brief = {"members": [s["checkpoint"] for s in result["members"]], "missed": result["missed"],
                  "seconds": result["seconds"], "ensemble": result["ensemble"]}
         print(json.dumps(brief, indent=2))
