@@ -3,7 +3,7 @@
     python experiments/generation/ensembles.py [--recipe boost --recipe seeds] [--steps 1000] \
         [--members 3] [--boost 4] [--seed 0] [--out generation-output]
 
-Each recipe runs ``fusegen.train.train_boosted`` with the defaults of ``fusegen train gan
+Each recipe runs ``fusegen.train.train_generator_ensemble`` with the defaults of ``fusegen train gan
 --conditional`` (``boost``: ``--boost`` as given; ``seeds``: boost 1, i.e. independent members
 with seeds seed, seed+1, ...; ``partition``: member t on the t-th k-means cluster of each class), then judges (``judge.py``) every member, their uniform mixture
 (what ``fusegen ensemble`` does with defaults), and the mixture with weights learned on half of
@@ -30,7 +30,7 @@ from judge import Judge, draw  # noqa: E402
 import fusegen  # noqa: E402
 from fusegen.data import digits  # noqa: E402
 from fusegen.metrics import FeatureExtractor  # noqa: E402
-from fusegen.train import train_boosted  # noqa: E402
+from fusegen.train import train_generator_ensemble  # noqa: E402
 from fusegen.train.recipes import split  # noqa: E402
 
 
@@ -58,9 +58,9 @@ def main() -> None:
         boost = args.boost if recipe == "boost" else 1.0
         run = out / f"ensemble-{recipe}-b{boost:g}-s{args.seed}"
         started = time.perf_counter()
-        how = {"partition": True} if recipe == "partition" else {"boost": boost}
-        result = train_boosted("dcgan", "digits", run, args.steps, members=args.members, seed=args.seed,
-                               conditional=True, device="cpu", progress=False, overwrite=True, **how)
+        result = train_generator_ensemble("dcgan", "digits", run, args.steps, members=args.members,
+                                          boost=None if recipe == "partition" else boost, seed=args.seed,
+                                          conditional=True, device="cpu", progress=False, overwrite=True)
         seconds = time.perf_counter() - started
         ensemble = fusegen.load(result["ensemble"])
         rows = {name: judged(judge, member) for name, member in zip(ensemble.names, ensemble.members)}

@@ -9,7 +9,7 @@ import torch
 
 import fusegen
 from fusegen.data import ImageDataset
-from fusegen.train import train, train_boosted
+from fusegen.train import train, train_generator_ensemble
 from fusegen.train.boosting import boosted_weights, missed_real_images
 from fusegen.train.recipes import split
 
@@ -89,12 +89,12 @@ def test_unlabelled_weights_are_boost_against_one():
     torch.testing.assert_close(w, expected, rtol=1e-12, atol=0)
 
 
-# ----------------------------------------------------------------------------- train_boosted
+# ----------------------------------------------------------------------------- train_generator_ensemble
 
-def test_train_boosted_writes_members_and_their_mixture(tmp_path):
+def test_train_generator_ensemble_writes_members_and_their_mixture(tmp_path):
     pytest.importorskip("sklearn")
-    result = train_boosted("dcgan", "digits", tmp_path, steps=3, members=2, conditional=True,
-                           classes=[0, 1, 2], **TINY)
+    result = train_generator_ensemble("dcgan", "digits", tmp_path, steps=3, members=2, conditional=True,
+                                      boost=4.0, classes=[0, 1, 2], **TINY)
     for name in ("member-1/last.pt", "member-2/last.pt", "ensemble.pt"):
         assert (tmp_path / name).is_file()
     assert result["ensemble"] == str(tmp_path / "ensemble.pt") and len(result["members"]) == 2
@@ -105,15 +105,15 @@ def test_train_boosted_writes_members_and_their_mixture(tmp_path):
     images = ens.sample(5, labels=torch.tensor([0, 1, 2, 0, 1]), generator=torch.Generator().manual_seed(0))
     assert images.shape == (5, 1, 16, 16) and 0 <= float(images.min()) and float(images.max()) <= 1
     with pytest.raises(FileExistsError, match="overwrite"):
-        train_boosted("dcgan", "digits", tmp_path, steps=3, members=2, conditional=True,
-                      classes=[0, 1, 2], **TINY)
+        train_generator_ensemble("dcgan", "digits", tmp_path, steps=3, members=2, conditional=True,
+                                 classes=[0, 1, 2], **TINY)
 
 
 @pytest.mark.parametrize("bad", [dict(members=0), dict(members=True), dict(boost=0.5), dict(boost=math.nan),
                                  dict(boost=math.inf)])
-def test_train_boosted_refuses_bad_members_and_boost(tmp_path, bad):
+def test_train_generator_ensemble_refuses_bad_members_and_boost(tmp_path, bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
-        train_boosted("dcgan", "digits", tmp_path, steps=1, **{**dict(members=2), **bad}, **TINY)
+        train_generator_ensemble("dcgan", "digits", tmp_path, steps=1, **{**dict(members=2), **bad}, **TINY)
     assert not (tmp_path / "member-1").exists()
 
 
@@ -231,12 +231,11 @@ def test_partitioned_members_train_on_their_cluster_only(tmp_path, monkeypatch):
         return original(*args, sample_weights=sample_weights, **kwargs)
 
     monkeypatch.setattr(recipes, "train", spy)
-    result = train_boosted("dcgan", "digits", tmp_path, 2, members=2, partition=True, conditional=True,
-                           classes=[0, 1], image_size=16, width=4, latent_dim=4, device="cpu", progress=False)
+    result = train_generator_ensemble("dcgan", "digits", tmp_path, 2, members=2, conditional=True,
+                                      classes=[0, 1], image_size=16, width=4, latent_dim=4, device="cpu",
+                                      progress=False)
     assert len(seen) == 2 and result["missed"] == []
     first, second = seen
     assert torch.equal(first + second, torch.ones_like(first))  # every image in exactly one member
     assert 0 < float(first.sum()) < len(first)
     assert fusegen.load(result["ensemble"]).sample(4, labels=[0, 1, 0, 1]).shape == (4, 1, 16, 16)
-    with pytest.raises(ValueError, match="partition and boost"):
-        train_boosted("dcgan", "digits", tmp_path / "b", 2, members=2, partition=True, boost=2.0)

@@ -159,7 +159,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..train import train, train_boosted
+    from ..train import train, train_generator_ensemble
 
     data = args.data or ("photos" if args.kind in ("dncnn", "inpaint") else "digits")
     options = dict(
@@ -177,9 +177,8 @@ def run(args: argparse.Namespace) -> int:
     if args.members != 1 or args.boost is not None or args.partition:
         _check_ensemble_args(args)
         # Partitioned members unless --boost: the recipe whose mixture measured above its members.
-        how = {"partition": True} if args.boost is None else {"boost": args.boost}
-        result = train_boosted(args.kind, data, args.out, args.steps, members=args.members, **how,
-                               **options)
+        result = train_generator_ensemble(args.kind, data, args.out, args.steps, members=args.members,
+                                          boost=args.boost, **options)
         brief = {"members": [s["checkpoint"] for s in result["members"]], "missed": result["missed"],
                  "seconds": result["seconds"], "ensemble": result["ensemble"]}
         print(json.dumps(brief, indent=2))

@@ -1,18 +1,24 @@
-"""Generator ensembles whose members complement each other: boosting in the manner of AdaGAN
-(Tolstikhin et al. 2017).
+"""Generator ensembles whose members complement each other (:func:`train_generator_ensemble`).
 
 Members trained independently collapse onto the same modes, so their mixture draws nothing the
-best member does not. Here member t trains on the data reweighted toward the real images that
-the mixture of members 1..t-1 misses. How far a real image is from what is generated is the
-distance to the nearest sample of the mixture (of its class, for conditional members) over its
-k-nearest-neighbour radius among the real images, in the features of a classifier trained on
-the data (the precision/recall manifolds of Kynkäänniemi et al.); the third of each class
-farthest by that ratio counts as missed. The mixture weights are AdaGAN's 1/t rule, which for
-members of equal training length is uniform.
+best member does not. Two ways around it:
+
+* partition (the default): the images of each class are split into K clusters by k-means in
+  the features of a classifier trained on the data, and member t trains on cluster t of every
+  class; each member specialises, the mixture covers every part;
+* boosting, in the manner of AdaGAN (Tolstikhin et al. 2017): member t trains on the data
+  reweighted toward the real images that the mixture of members 1..t-1 misses. How far a real
+  image is from what is generated is the distance to the nearest sample of the mixture (of its
+  class, for conditional members) over its k-nearest-neighbour radius among the real images, in
+  the same classifier's features (the precision/recall manifolds of Kynkäänniemi et al.); the
+  third of each class farthest by that ratio counts as missed.
+
+The mixture weights are uniform (AdaGAN's 1/t rule for members of equal training length).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -137,23 +143,23 @@ def boosted_weights(missed: torch.Tensor, labels: torch.Tensor | None, boost: fl
     return w / w.sum()
 
 
-def train_boosted(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int = 1000, *,
-                  members: int = 3, boost: float = BOOST_DEFAULT, partition: bool = False,
-                  seed: int = 0, conditional: bool = False,
+def train_generator_ensemble(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int = 1000, *,
+                  members: int = 3, boost: float | None = None, seed: int = 0, conditional: bool = False,
                   image_size: int | None = None, channels: int | None = None, classes=None,
                   device: str = "auto", progress: bool = True, overwrite: bool = False,
                   **options: Any) -> dict[str, Any]:
     """Train ``members`` generators (``"dcgan"`` or ``"vae"``) of ``steps`` steps each into
-    ``out/member-1`` .. ``out/member-K``, member t on ``data`` reweighted toward what members
-    1..t-1 miss (:func:`missed_real_images`, weight ``boost`` against 1; ``boost=1``: plain
-    independent training with seeds ``seed``, ``seed + 1``, ...), and write their uniform mixture
-    to ``out/ensemble.pt`` (``fusegen.load`` reads it; ``fusegen ensemble --learn`` refits the
-    weights). ``options`` go to :func:`fusegen.train.train` for every member.
+    ``out/member-1`` .. ``out/member-K`` and write their uniform mixture to ``out/ensemble.pt``
+    (``fusegen.load`` reads it; ``fusegen ensemble --learn`` refits the weights). ``options`` go
+    to :func:`fusegen.train.train` for every member. How the members complement each other:
 
-    ``partition=True`` (``boost`` is then not used): member t trains only on the t-th of
-    ``members`` clusters of each class (:func:`class_partition`, k-means in the features of a
-    classifier trained on the data). Each member specialises in one part of every class, and
-    the mixture covers all of them.
+    * ``boost=None`` (the default, what ``fusegen train --members K`` does): member t trains
+      only on the t-th of ``members`` clusters of each class (:func:`class_partition`, k-means
+      in the features of a classifier trained on the data). Each member specialises in one part
+      of every class, and the mixture covers all of them.
+    * ``boost=F``: member t trains on the data reweighted toward what members 1..t-1 miss
+      (:func:`least_covered`, weight F against 1; :data:`BOOST_DEFAULT` was measured);
+      ``boost=1``: independent members with seeds ``seed``, ``seed + 1``, ...
 
     Returns ``{"members": [each member's training summary], "missed": [before each member after
     the first, the share of real images outside the k-NN reach of the mixture's samples],
@@ -165,10 +171,11 @@ def train_boosted(kind: str, data: str | os.PathLike, out: str | os.PathLike, st
 
     if isinstance(members, bool) or not isinstance(members, int) or members < 1:
         raise ValueError(f"members must be an integer >= 1, got {members!r}")
-    if not (isinstance(boost, (int, float)) and boost >= 1 and boost == boost and boost != float("inf")):
-        raise ValueError(f"boost must be a finite number >= 1 (1: no reweighting), got {boost!r}")
-    if partition and boost != BOOST_DEFAULT:
-        raise ValueError("partition and boost are two ways to build the members: give one")
+    if boost is not None and not (isinstance(boost, (int, float)) and not isinstance(boost, bool)
+                                  and math.isfinite(boost) and boost >= 1):
+        raise ValueError(f"boost must be None (partitioned members) or a finite number >= 1 (1: no "
+                         f"reweighting), got {boost!r}")
+    partition = boost is None
     out = Path(out)
     ensemble_path = out / "ensemble.pt"
     if ensemble_path.exists() and not overwrite:
@@ -189,7 +196,7 @@ def train_boosted(kind: str, data: str | os.PathLike, out: str | os.PathLike, st
         weights = None
         if parts is not None:
             weights = (parts == t).double()
-        elif t and boost > 1:
+        elif t and boost > 1:  # boosting
             if dataset is None:
                 first = models[0].config
                 dataset = load_dataset(data, first["image_size"], first["channels"])
