@@ -27,53 +27,64 @@ import fusegen  # noqa: E402
 
 from fusegen.train import train  # noqa: E402
 
+# The recipes spell out every option the defaults changed, so a recipe keeps its meaning when the
+# defaults move; "defaults" is whatever `fusegen train gan` runs now.
+OLD_GAN = dict(width=64, mode_seeking=0.0, class_loss=0.0, gan_loss="ns", augment="none",
+               spectral_norm=False, minibatch_std=0)
+
+
+def _old(**changes):
+    return {**OLD_GAN, **changes}
+
+
 RECIPES = {
     "defaults": {},
-    "old-defaults": dict(width=64, gan_loss="ns", augment="none", spectral_norm=False, mode_seeking=0.0,
-                         minibatch_std=0),
-    "ms0.3": dict(mode_seeking=0.3),
-    "w32": dict(width=32),
-    "w32-ms0.3": dict(width=32, mode_seeking=0.3),
-    "w32-aug": dict(width=32, augment="translation,cutout"),
-    "w32-aug-ms0.3": dict(width=32, augment="translation,cutout", mode_seeking=0.3),
-    "w32-sn-hinge": dict(width=32, spectral_norm=True, gan_loss="hinge"),
-    "w32-sn-hinge-aug": dict(width=32, spectral_norm=True, gan_loss="hinge", augment="translation,cutout"),
-    "w32-sn-hinge-aug-ms0.3": dict(width=32, spectral_norm=True, gan_loss="hinge",
+    "old-defaults": _old(),
+    "ms0.3": _old(mode_seeking=0.3),
+    "w32": _old(width=32),
+    "w32-ms0.3": _old(width=32, mode_seeking=0.3),
+    "w32-aug": _old(width=32, augment="translation,cutout"),
+    "w32-aug-ms0.3": _old(width=32, augment="translation,cutout", mode_seeking=0.3),
+    "w32-sn-hinge": _old(width=32, spectral_norm=True, gan_loss="hinge"),
+    "w32-sn-hinge-aug": _old(width=32, spectral_norm=True, gan_loss="hinge", augment="translation,cutout"),
+    "w32-sn-hinge-aug-ms0.3": _old(width=32, spectral_norm=True, gan_loss="hinge",
                                    augment="translation,cutout", mode_seeking=0.3),
-    "w32-sn-aug": dict(width=32, spectral_norm=True, augment="translation,cutout"),
-    "w32-sn-aug-ms0.3": dict(width=32, spectral_norm=True, augment="translation,cutout", mode_seeking=0.3),
-    "w32-aug-ttur": dict(width=32, augment="translation,cutout", lr=1e-4, d_lr=4e-4),
-    "w32-mbstd": dict(width=32, minibatch_std=4),
-    "w32-aug-mbstd": dict(width=32, augment="translation,cutout", minibatch_std=4),
-    "w32-aug-mbstd-ms0.3": dict(width=32, augment="translation,cutout", minibatch_std=4, mode_seeking=0.3),
-    "w32-sn-hinge-aug-mbstd": dict(width=32, spectral_norm=True, gan_loss="hinge",
+    "w32-sn-aug": _old(width=32, spectral_norm=True, augment="translation,cutout"),
+    "w32-sn-aug-ms0.3": _old(width=32, spectral_norm=True, augment="translation,cutout", mode_seeking=0.3),
+    "w32-aug-ttur": _old(width=32, augment="translation,cutout", lr=1e-4, d_lr=4e-4),
+    "w32-mbstd": _old(width=32, minibatch_std=4),
+    "w32-aug-mbstd": _old(width=32, augment="translation,cutout", minibatch_std=4),
+    "w32-aug-mbstd-ms0.3": _old(width=32, augment="translation,cutout", minibatch_std=4, mode_seeking=0.3),
+    "w32-sn-hinge-aug-mbstd": _old(width=32, spectral_norm=True, gan_loss="hinge",
                                    augment="translation,cutout", minibatch_std=4),
-    "w32-ms0.6": dict(width=32, mode_seeking=0.6),
-    "w32-ms1": dict(width=32, mode_seeking=1.0),
-    "w32-aug-ms0.6": dict(width=32, augment="translation,cutout", mode_seeking=0.6),
-    "w32-aug-mbstd-ms0.6": dict(width=32, augment="translation,cutout", minibatch_std=4, mode_seeking=0.6),
-    "w32-lat32-ms0.6": dict(width=32, latent_dim=32, mode_seeking=0.6),
-    "w32-ms0.6-ac": dict(width=32, mode_seeking=0.6, class_loss=1.0),
-    "w32-ms1-ac": dict(width=32, mode_seeking=1.0, class_loss=1.0),
-    "w32-ms0.6-ac0.3": dict(width=32, mode_seeking=0.6, class_loss=0.3),
-    "w48-ms0.6-ac": dict(width=48, mode_seeking=0.6, class_loss=1.0),
-    "w32-ms0.6-ac-lr4e-4": dict(width=32, mode_seeking=0.6, class_loss=1.0, lr=4e-4),
-    "w32-ms0.6-ac-b128": dict(width=32, mode_seeking=0.6, class_loss=1.0, batch_size=128),
-    "w32-ms0.6-ac-ema0.99": dict(width=32, mode_seeking=0.6, class_loss=1.0, ema_decay=0.99),
-    "w32-ms1-ac2": dict(width=32, mode_seeking=1.0, class_loss=2.0),
-    "w32-ms1.5-ac2": dict(width=32, mode_seeking=1.5, class_loss=2.0),
-    "w48-ms1-ac2": dict(width=48, mode_seeking=1.0, class_loss=2.0),
+    "w32-ms0.6": _old(width=32, mode_seeking=0.6),
+    "w32-ms1": _old(width=32, mode_seeking=1.0),
+    "w32-aug-ms0.6": _old(width=32, augment="translation,cutout", mode_seeking=0.6),
+    "w32-aug-mbstd-ms0.6": _old(width=32, augment="translation,cutout", minibatch_std=4, mode_seeking=0.6),
+    "w32-lat32-ms0.6": _old(width=32, latent_dim=32, mode_seeking=0.6),
+    "w32-ms0.6-ac": _old(width=32, mode_seeking=0.6, class_loss=1.0),
+    "w32-ms1-ac": _old(width=32, mode_seeking=1.0, class_loss=1.0),
+    "w32-ms0.6-ac0.3": _old(width=32, mode_seeking=0.6, class_loss=0.3),
+    "w48-ms0.6-ac": _old(width=48, mode_seeking=0.6, class_loss=1.0),
+    "w32-ms0.6-ac-lr4e-4": _old(width=32, mode_seeking=0.6, class_loss=1.0, lr=4e-4),
+    "w32-ms0.6-ac-b128": _old(width=32, mode_seeking=0.6, class_loss=1.0, batch_size=128),
+    "w32-ms0.6-ac-ema0.99": _old(width=32, mode_seeking=0.6, class_loss=1.0, ema_decay=0.99),
+    "w32-ms1-ac2": _old(width=32, mode_seeking=1.0, class_loss=2.0),
+    "w32-ms1.5-ac2": _old(width=32, mode_seeking=1.5, class_loss=2.0),
+    "w48-ms1-ac2": _old(width=48, mode_seeking=1.0, class_loss=2.0),
 }
 # VAE recipes: (kind "vae")
+OLD_VAE = dict(beta=1.0, latent_dim=16, likelihood="bernoulli")
 VAE_RECIPES = {
     "vae-defaults": {},
-    "vae-beta0.5": dict(beta=0.5),
-    "vae-beta2": dict(beta=2.0),
-    "vae-latent8": dict(latent_dim=8),
-    "vae-latent32": dict(latent_dim=32),
-    "vae-cb": dict(likelihood="continuous_bernoulli"),
-    "vae-gaussian": dict(likelihood="gaussian"),
-    "vae-gaussian-latent32": dict(likelihood="gaussian", latent_dim=32),
+    "vae-old-defaults": OLD_VAE,
+    "vae-beta0.5": {**OLD_VAE, "beta": 0.5},
+    "vae-beta2": {**OLD_VAE, "beta": 2.0},
+    "vae-latent8": {**OLD_VAE, "latent_dim": 8},
+    "vae-latent32": {**OLD_VAE, "latent_dim": 32},
+    "vae-cb": {**OLD_VAE, "likelihood": "continuous_bernoulli"},
+    "vae-gaussian": {**OLD_VAE, "likelihood": "gaussian"},
+    "vae-gaussian-latent32": {**OLD_VAE, "likelihood": "gaussian", "latent_dim": 32},
 }
 RECIPES.update(VAE_RECIPES)
 
