@@ -54,7 +54,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     judge = Judge()
-    for recipe in args.recipe or ["boost", "seeds"]:
+    for recipe in args.recipe or ["partition", "boost", "seeds"]:
         boost = args.boost if recipe == "boost" else 1.0
         run = out / f"ensemble-{recipe}-b{boost:g}-s{args.seed}"
         started = time.perf_counter()
