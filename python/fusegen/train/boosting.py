@@ -143,11 +143,12 @@ def boosted_weights(missed: torch.Tensor, labels: torch.Tensor | None, boost: fl
     return w / w.sum()
 
 
-def train_generator_ensemble(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int = 1000, *,
-                  members: int = 3, boost: float | None = None, seed: int = 0, conditional: bool = False,
-                  image_size: int | None = None, channels: int | None = None, classes=None,
-                  device: str = "auto", progress: bool = True, overwrite: bool = False,
-                  **options: Any) -> dict[str, Any]:
+def train_generator_ensemble(kind: str, data: str | os.PathLike, out: str | os.PathLike,
+                             steps: int = 1000, *, members: int = 3, boost: float | None = None,
+                             seed: int = 0, conditional: bool = False, image_size: int | None = None,
+                             channels: int | None = None, classes=None, device: str = "auto",
+                             progress: bool = True, overwrite: bool = False,
+                             **options: Any) -> dict[str, Any]:
     """Train ``members`` generators (``"dcgan"`` or ``"vae"``) of ``steps`` steps each into
     ``out/member-1`` .. ``out/member-K`` and write their uniform mixture to ``out/ensemble.pt``
     (``fusegen.load`` reads it; ``fusegen ensemble --learn`` refits the weights). ``options`` go
@@ -183,32 +184,23 @@ def train_generator_ensemble(kind: str, data: str | os.PathLike, out: str | os.P
     common = dict(conditional=conditional, image_size=image_size, channels=channels, classes=classes,
                   device=device, progress=progress, overwrite=overwrite, **options)
     summaries, missed_shares, models = [], [], []
-    dataset = extractor = real_features = None
-    parts = None
-    if partition:
+    if partition or (members > 1 and boost > 1):  # the real images, judged in a classifier's features
         dataset = load_dataset(data, 32 if image_size is None else image_size, 1 if channels is None else channels)
         if classes is not None:
             dataset = dataset.select_classes(classes)
         extractor = _extractor(dataset, seed)
+        real_features = extractor.extract(dataset.images)
         labels = dataset.labels if dataset.num_classes and conditional else None
-        parts = class_partition(extractor.extract(dataset.images), labels, members, seed)
+    if partition:
+        parts = class_partition(real_features, labels, members, seed)
     for t in range(members):
         weights = None
-        if parts is not None:
+        if partition:
             weights = (parts == t).double()
-        elif t and boost > 1:  # boosting
-            if dataset is None:
-                first = models[0].config
-                dataset = load_dataset(data, first["image_size"], first["channels"])
-                if classes is not None:
-                    dataset = dataset.select_classes(classes)
-                extractor = _extractor(dataset, seed)
-                real_features = extractor.extract(dataset.images)
+        elif t and boost > 1:
             ratios = _coverage(Ensemble(models), dataset, extractor, real_features, seed + t)
-            labels = dataset.labels if dataset.num_classes and conditional else None
             missed_shares.append(float((ratios > 1).double().mean()))
-            missed = least_covered(ratios, labels, MISSED_SHARE)
-            weights = boosted_weights(missed, labels, boost)
+            weights = boosted_weights(least_covered(ratios, labels, MISSED_SHARE), labels, boost)
         summary = train(kind, data, out / f"member-{t + 1}", steps, seed=seed + t, sample_weights=weights,
                         **common)
         summaries.append(summary)

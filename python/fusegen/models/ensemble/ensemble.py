@@ -13,7 +13,8 @@ from torch import nn
 from ...checkpoint import save_model
 from ...metrics import psnr
 from ...ops import weighted_sum
-from .members import build_members, check_members, check_pairs, member_names, resolve_mode, split_labels
+from .members import (build_members, check_members, check_pairs, labels_like_real, member_names,
+                      resolve_mode, split_labels)
 from .report import EnsembleReport, feature_function, mean_psnr
 from .soup import MethodModule, average_states, soup
 from .weights import (conditional_mmd_quadratic, coverage_mixture_weights, least_squares_weights,
@@ -392,24 +393,17 @@ class Ensemble(EnsembleReport, nn.Module):
             raise ValueError("fit_weights for a mixture needs real=: real images (N, C, H, W) or "
                              "their features (N, D)")
         conditional = real_labels is not None
-        if conditional:
-            if not self.num_classes:
-                raise ValueError("real_labels is for conditional members; these members are unconditional")
-            if labels is not None or member_features is not None:
-                raise ValueError("with real_labels the members draw their own samples: leave labels "
-                                 "and member_features out")
-            real_labels = torch.as_tensor(real_labels)
-            if real_labels.shape != (real.shape[0],):
-                raise ValueError(f"real_labels must be ({real.shape[0]},): one label per real image, "
-                                 f"got shape {tuple(real_labels.shape)}")
+        if conditional:  # one label draw shared by every member: less noise between them
+            if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+                raise ValueError(f"n must be an integer >= 2 (samples per member), got {n!r}")
+            real_labels, labels = labels_like_real(real_labels, real.shape[0], n, self.num_classes,
+                                                   {"labels": labels, "member_features": member_features},
+                                                   generator)
         feature_fn = feature_function(feature_fn, real)
         real_features = real if real.dim() == 2 else feature_fn(real)
         if member_features is None:
             if isinstance(n, bool) or not isinstance(n, int) or n < 2:
                 raise ValueError(f"n must be an integer >= 2 (samples per member), got {n!r}")
-            if conditional:  # one label draw shared by every member: less noise between them
-                pick = torch.randint(0, len(real_labels), (n,), generator=generator)
-                labels = real_labels.cpu()[pick]
             member_features = [feature_fn(m.sample(n, labels=labels, generator=generator))
                                for m in self.members]
         elif len(member_features) != len(self.members):

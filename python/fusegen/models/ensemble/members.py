@@ -146,6 +146,24 @@ def split_labels(labels, n: int) -> torch.Tensor | None:
     return y
 
 
+def labels_like_real(real_labels: object, rows: int, n: int, num_classes: int, given: dict[str, object],
+                     generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Checked ``real_labels`` (one per real row, on the CPU) and ``n`` labels drawn from them,
+    for conditional members that draw their samples class by class. ``given``: arguments that
+    cannot go with ``real_labels`` (name -> value; an error names those that are set)."""
+    if not num_classes:
+        raise ValueError("real_labels is for conditional members; these members are unconditional")
+    clash = [name for name, value in given.items() if value is not None]
+    if clash:
+        raise ValueError(f"with real_labels the members draw labels from them: leave "
+                         f"{' and '.join(given)} out")
+    real_labels = torch.as_tensor(real_labels).cpu()
+    if real_labels.shape != (rows,):
+        raise ValueError(f"real_labels must be ({rows},): one label per real image, got shape "
+                         f"{tuple(real_labels.shape)}")
+    return real_labels, real_labels[torch.randint(0, rows, (n,), generator=generator)]
+
+
 def check_pairs(inputs: object, targets: object) -> tuple[torch.Tensor, torch.Tensor]:
     for name, t in (("inputs", inputs), ("targets", targets)):
         if not isinstance(t, torch.Tensor):

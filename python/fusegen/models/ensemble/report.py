@@ -11,7 +11,7 @@ import torch
 from ...metrics import FeatureExtractor, evaluate, psnr, ssim, within_class_diversity
 from ...ops import weighted_sum
 from ...tables import format_table
-from .members import check_pairs
+from .members import check_pairs, labels_like_real
 from .weights import normalize_weights
 
 
@@ -117,17 +117,9 @@ class EnsembleReport:
         size = min(1000, n, real_features.shape[0])
         keys = ("frechet_distance", "kid_mean", "kid_std", "precision", "recall", "density", "coverage")
 
-        if real_labels is not None:
-            if not self.num_classes:
-                raise ValueError("real_labels is for conditional members; these members are unconditional")
-            if labels is not None:
-                raise ValueError("with real_labels every row draws labels from them: leave labels out")
-            real_labels = torch.as_tensor(real_labels).cpu()
-            if real_labels.shape != (real_features.shape[0],):
-                raise ValueError(f"real_labels must be ({real_features.shape[0]},): one per real image, "
-                                 f"got shape {tuple(real_labels.shape)}")
-            pick = torch.randint(0, len(real_labels), (n,), generator=generator)
-            labels = real_labels[pick]
+        if real_labels is not None:  # every row draws for the same labels
+            real_labels, labels = labels_like_real(real_labels, real_features.shape[0], n, self.num_classes,
+                                                   {"labels": labels}, generator)
 
         def scores(images: torch.Tensor) -> dict[str, float]:
             fake_features = feature_fn(images)

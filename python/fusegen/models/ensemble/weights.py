@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import torch
 
+from ...metrics._distances import kth_neighbour_radii
+
 # Learned weights are softmax(logits); a zero weight becomes this logit (softmax ~1e-30 of it).
 ZERO_LOGIT = -70.0
 # Above this many members, simplex_qp solves by projected gradient instead of enumerating supports.
@@ -304,7 +306,7 @@ def coverage_mixture_weights(member_features: Sequence[torch.Tensor], real_featu
         ball = real[rows.to(real.device)].double()
         if len(ball) <= k:
             raise ValueError(f"class {c} has {len(ball)} real samples; coverage needs more than k = {k}")
-        radii = torch.cdist(ball, ball).kthvalue(k + 1, dim=1).values  # +1: the point itself
+        radii = kth_neighbour_radii(ball, k)
         for i, f in enumerate(feats):
             mine = (torch.arange(len(f)) if c is None
                     else (torch.as_tensor(member_labels[i]).cpu() == c).nonzero().flatten())
