@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from fusegen.nn import PartialConvNormAct
-from fusegen.ops import mask_counts, partial_bias_act, reference
+from fusegen.ops import keep_valid, mask_counts, partial_bias_act, reference
 from tests.conftest import DEVICES, TOLERANCES, opcheck_operator
 
 ACTIVATIONS = ["none", "relu", "leaky_relu", "tanh", "sigmoid", "silu", "gelu", "elu"]
@@ -139,6 +139,56 @@ def test_mask_counts_are_exact_valid_inputs_per_window():
     assert count[0, 0, 1:4, 1:4].eq(1).all() and count.sum() == 9
     count, window = mask_counts(torch.ones(2, 3, 6, 6), (3, 5), stride=2)
     assert window == 45.0 and count.eq(45).all() and count.shape == (2, 1, 2, 1)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("mask_channels", [1, 3])
+def test_keep_valid_is_where_bit_for_bit(device, dtype, mask_channels):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 3, 5, 7, generator=g).to(device, dtype)
+    x[0, 0, 0, :4] = torch.tensor([float("nan"), float("inf"), -float("inf"), -0.0])
+    valid = (torch.rand(2, mask_channels, 5, 7, generator=g) > 0.4).to(device)
+    valid[0, 0, 0, :3] = False  # NaN and inf in holes
+    expected = torch.where(valid, x, torch.zeros((), dtype=dtype, device=device))
+    out = keep_valid(x, valid)
+    assert out.dtype == dtype and out.shape == x.shape
+    assert torch.equal(out, expected) and torch.equal(out.signbit(), expected.signbit())
+    # the gradient is the mask too, NaN and inf in the incoming gradient included
+    x.requires_grad_()
+    grad = torch.randn(x.shape, generator=g).to(device, dtype)
+    grad[0, 0, 0, :2] = float("inf")
+    keep_valid(x, valid).backward(grad)
+    assert torch.equal(x.grad, torch.where(valid, grad, torch.zeros((), dtype=dtype, device=device)))
+
+
+def test_keep_valid_layouts_gradcheck_compile_and_errors():
+    valid = torch.rand(2, 1, 4, 5) > 0.3
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(lambda a: keep_valid(a, valid), (x,))
+    last = torch.randn(2, 3, 4, 5).to(memory_format=torch.channels_last)
+    assert torch.equal(keep_valid(last, valid), torch.where(valid, last, 0.0))
+    strided = torch.randn(2, 3, 4, 10)[..., ::2]
+    assert torch.equal(keep_valid(strided, valid), torch.where(valid, strided, 0.0))
+    compiled = torch.compile(lambda a: keep_valid(a, valid) * 2, fullgraph=True)
+    torch.testing.assert_close(compiled(x.detach()), torch.where(valid, x.detach(), 0.0) * 2)
+    with pytest.raises(TypeError, match="valid must be a bool tensor"):
+        keep_valid(x, valid.float())
+    with pytest.raises(TypeError, match="input"):
+        keep_valid(torch.ones(2, 3, 4, 5, dtype=torch.int32), valid)
+
+
+@pytest.mark.parametrize("size", [(3, 5), (4, 4), (16, 17), (33, 31)])
+def test_bias_gradient_over_planes_of_any_length(size):
+    # the CPU kernel sums each plane in 16 lanes and a tail: every split of a plane
+    y, count, bias = _case((2, 3) + size, False, torch.float64, seed=3)
+    y.requires_grad_(), bias.requires_grad_()
+    grad = torch.randn_like(y)
+    partial_bias_act(y, count, bias, window=9.0, activation="leaky_relu").backward(grad)
+    y2, b2 = y.detach().clone().requires_grad_(), bias.detach().clone().requires_grad_()
+    reference.partial_bias_act(y2, count, b2, window=9.0, activation="leaky_relu", negative_slope=0.2).backward(grad)
+    torch.testing.assert_close(bias.grad, b2.grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(y.grad, y2.grad, rtol=1e-12, atol=1e-12)
 
 
 def _pair(norm, activation, cin=3, cout=5, kernel=3, stride=1, padding=1, seed=0):

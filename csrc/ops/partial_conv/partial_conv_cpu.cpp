@@ -20,6 +20,9 @@
 namespace fusegen::partial_conv {
 namespace {
 
+// Accumulators of the bias gradient's per-plane sums (backward_planes).
+constexpr int kLanes = 16;
+
 // Planes per task: about 32k values a task, at least one plane.
 int64_t grain_of(int64_t S) { return std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(S, 1)); }
 
@@ -110,21 +113,28 @@ void backward_planes(const at::Tensor& g_t, const at::Tensor& y_t, const at::Ten
     const scalar_t* __restrict__ yp = y + plane * S;
     const scalar_t* __restrict__ gp = g + plane * S;
     scalar_t* __restrict__ gyp = grad_y + plane * S;
-    for (int64_t s = 0; s < S; ++s) {
+    // d(loss)/dz at s, written through as d(loss)/dy; returns the bias's share of it.
+    auto grad_at = [&](int64_t s) {
       const acc_t z = rescale_cpu(to_acc<acc_t>(yp[s]), ratio[s], b);
       const acc_t dz = chain_grad_cpu<A>(z, to_acc<acc_t>(gp[s]), slope);
       gyp[s] = to_storage<scalar_t>(rescale_grad_cpu(dz, ratio[s]));
+      return bias_grad_term_cpu(dz, ratio[s]);
+    };
+    if (bias_sums == nullptr) {
+      for (int64_t s = 0; s < S; ++s) grad_at(s);
+      return;
     }
-    if (bias_sums != nullptr) {
-      // A second, read-only pass: float sums stay in a fixed order (GCC does not reorder a
-      // float reduction to vectorize it), and they are needed only when the bias trains.
-      double sum = 0;
-      for (int64_t s = 0; s < S; ++s) {
-        const acc_t z = rescale_cpu(to_acc<acc_t>(yp[s]), ratio[s], b);
-        sum += bias_grad_term_cpu(chain_grad_cpu<A>(z, to_acc<acc_t>(gp[s]), slope), ratio[s]);
-      }
-      bias_sums[plane] = static_cast<acc_t>(sum);
+    // The bias sum in the same pass, in kLanes double accumulators that the inner loop keeps
+    // in vector registers: a fixed order of additions (deterministic), vectorized.
+    double lanes[kLanes] = {};
+    int64_t s = 0;
+    for (; s + kLanes <= S; s += kLanes) {
+      for (int l = 0; l < kLanes; ++l) lanes[l] += static_cast<double>(grad_at(s + l));
     }
+    double sum = 0;
+    for (; s < S; ++s) sum += static_cast<double>(grad_at(s));
+    for (int l = 0; l < kLanes; ++l) sum += lanes[l];
+    bias_sums[plane] = static_cast<acc_t>(sum);
   });
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..ops.conv_bias_act import aten_convolution, check_convolution
-from ..ops.partial_conv import mask_counts, partial_bias_act
+from ..ops.partial_conv import keep_valid, mask_counts, partial_bias_act
 from .conv_norm_act import FusedConvNormAct
 from .norm_act import normalize_and_activate
 
@@ -45,7 +45,7 @@ class PartialConvNormAct(FusedConvNormAct):
     def forward(self, input: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         check_convolution(input, self.weight, self.bias, self.groups, self.transposed)
         valid = _valid_pixels(mask, input)
-        x = torch.where(valid, input, torch.zeros((), dtype=input.dtype, device=input.device))
+        x = keep_valid(input, valid)
         y = aten_convolution(x, self.weight, None, self.stride, self.padding, self.dilation, 1, False, 0)
         count, window = mask_counts(valid, self.kernel_size, self.stride, self.padding, self.dilation)
         new_mask = (count > 0).to(mask.dtype)

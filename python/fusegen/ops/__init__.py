@@ -15,8 +15,8 @@ from .conv_bias_act import conv_bias_act
 from .conv_norm_act import conv_norm_act
 from .nlm import nlm_denoise
 from .norm_act import norm_act
-from .partial_conv import mask_counts, partial_bias_act
+from .partial_conv import keep_valid, mask_counts, partial_bias_act
 from .weighted_sum import weighted_sum
 
-__all__ = ["activations", "bias_act", "bm3d_denoise", "conv_bias_act", "conv_norm_act", "mask_counts", "nlm_denoise", "norm_act", "partial_bias_act",
+__all__ = ["activations", "bias_act", "bm3d_denoise", "conv_bias_act", "conv_norm_act", "keep_valid", "mask_counts", "nlm_denoise", "norm_act", "partial_bias_act",
            "reference", "weighted_sum"]

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from .activations import activation_code
 from .checks import check_float_tensor, check_same_device
 
-__all__ = ["mask_counts", "partial_bias_act"]
+__all__ = ["keep_valid", "mask_counts", "partial_bias_act"]
 
 
 def partial_bias_act(
@@ -57,6 +57,45 @@ def partial_bias_act(
         check_float_tensor(bias, "bias")
     return torch.ops.fusegen.partial_bias_act(input, count, bias, float(window),
                                               activation_code(activation), float(negative_slope))
+
+
+# The integer type of each float type's width: keep_valid selects bits, not values.
+_BITS = {torch.float16: torch.int16, torch.bfloat16: torch.int16, torch.float32: torch.int32,
+         torch.float64: torch.int64}
+
+
+class _KeepValid(torch.autograd.Function):
+    """``input`` where ``bits`` is all ones, +0 where it is 0: a bitwise AND of the values'
+    bits, so NaN or inf in a hole becomes 0 exactly (as ``torch.where`` would), at the memory
+    speed of a product (``torch.where`` with a bool mask runs about half as fast on CPU)."""
+
+    @staticmethod
+    def forward(ctx, input: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(bits)
+        return torch.bitwise_and(input.view(bits.dtype), bits).view(input.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (bits,) = ctx.saved_tensors
+        return torch.bitwise_and(grad.view(bits.dtype), bits).view(grad.dtype), None
+
+
+def keep_valid(input: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """``input`` with its holes set to 0: ``torch.where(valid, input, 0)``, with the same
+    result for every value (NaN and inf included) and the same gradient, but faster.
+
+    ``input``: a float tensor; ``valid``: a bool tensor that broadcasts to it (e.g. (N, 1, H, W)
+    against (N, C, H, W)), True where the input is kept.
+    """
+    check_float_tensor(input, "input")
+    if not isinstance(valid, torch.Tensor) or valid.dtype != torch.bool:
+        raise TypeError(f"valid must be a bool tensor, got "
+                        f"{valid.dtype if isinstance(valid, torch.Tensor) else type(valid).__name__}")
+    check_same_device(input, valid=valid)
+    if input.dtype not in _BITS:
+        raise TypeError(f"input must be float16, bfloat16, float32 or float64, got {input.dtype}")
+    bits = -valid.to(_BITS[input.dtype])  # all ones where valid
+    return _KeepValid.apply(input, bits)
 
 
 def mask_counts(mask: torch.Tensor, kernel_size, stride=1, padding=0, dilation=1) -> tuple[torch.Tensor, float]:
