@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 import fusegen
 from fusegen.checkpoint import save_model
@@ -100,6 +101,9 @@ def test_bad_arguments_name_the_argument(call, error, message):
     (dict(channels=2), "channels must be 1 or 3"), (dict(depth=0), "depth must be an integer >= 1"),
     (dict(width=0), "width must be"), (dict(norm="layer"), "norm must be one of"),
     (dict(fill="telea"), "fill must be one of"), (dict(full_width=-1), "full_width must be"),
+    (dict(full_depth=0), "full_depth must be"), (dict(full_width=0, full_depth=2), "needs a full-resolution level"),
+    (dict(reach=-1), "reach must be None or an integer"), (dict(reach=1.5), "reach must be None or an integer"),
+    (dict(reach=2, fill="none"), "reach limits the correction of a fill"),
 ])
 def test_bad_configurations_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -172,3 +176,43 @@ def test_the_padding_counts_as_missing(fill):
     padded_missing = torch.nn.functional.pad(missing, (0, 2, 0, 3), value=True)
     expected = model.inpaint(padded, padded_missing)[..., :13, :22]
     assert torch.allclose(model.inpaint(image, missing), expected, atol=1e-6)
+
+
+def test_reach_limits_the_correction_to_missing_pixels_near_known_ones():
+    torch.manual_seed(0)
+    model = InpaintingUNet(3, width=4, depth=3, full_width=8, full_depth=2, reach=2)
+    nn.init.normal_(model.decoder[-1].weight)  # a nonzero correction
+    image = torch.rand(2, 3, 32, 32)
+    valid = torch.ones(2, 1, 32, 32)
+    valid[..., 5:20, 5:20] = 0
+    fill = smooth_fill(image * valid, valid)
+    change = (model(image * valid, valid) - fill).abs().sum(1)
+    assert change[:, valid[0, 0] > 0].eq(0).all()  # known pixels: exactly the image
+    assert change[:, 8:17, 8:17].eq(0).all()  # more than 2 pixels from a known one: the fill
+    assert change[:, 5:7, 5:20].ne(0).all() and change[:, 5:20, 18:20].ne(0).all()  # the hole's rim
+    everywhere = InpaintingUNet(3, width=4, depth=3, full_width=8, full_depth=2)
+    everywhere.load_state_dict(model.state_dict())
+    assert (everywhere(image * valid, valid) - fill).abs().sum(1)[:, 8:17, 8:17].ne(0).any()
+
+
+def test_forward_takes_the_fill_when_given_and_checks_its_shape():
+    torch.manual_seed(0)
+    model = InpaintingUNet(1, full_depth=2, **TINY)
+    nn.init.normal_(model.decoder[-1].weight)
+    image, valid = torch.rand(2, 1, 16, 16), (torch.rand(2, 1, 16, 16) > 0.4).float()
+    fill = smooth_fill(image * valid, valid)
+    assert torch.equal(model(image * valid, valid, fill=fill), model(image * valid, valid))
+    with pytest.raises(ValueError, match="fill must have the image's shape"):
+        model(image * valid, valid, fill=fill[:1])
+
+
+def test_harmonic_pyramid_fill_solves_laplace_in_large_holes():
+    # a linear ramp is harmonic: the smoothed pyramid recovers it inside a large hole, the plain
+    # push-pull fill does not
+    ramp = torch.linspace(0, 1, 64).expand(1, 1, 64, 64).contiguous()
+    valid = torch.ones(1, 1, 64, 64)
+    valid[..., 8:56, 8:56] = 0
+    plain = (pyramid_fill(ramp * valid, valid) - ramp).abs().max()
+    smoothed = (pyramid_fill(ramp * valid, valid, smoothing=20) - ramp).abs().max()
+    assert smoothed < 0.02 < plain
+    assert torch.equal(pyramid_fill(ramp, valid, smoothing=5)[valid.expand_as(ramp) > 0], ramp[valid > 0])

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import fusegen
-from fusegen.checkpoint import load_checkpoint
-from fusegen.data import MASK_KINDS, MaskedImages, MaskedPatches
+from fusegen.checkpoint import load_checkpoint, save_checkpoint, save_model
+from fusegen.data import MASK_KINDS, MaskedImages, MaskedPatches, kind_groups
 from fusegen.models import InpaintingUNet
 from fusegen.train import InpaintingTask, inpainting_loss, train
 from fusegen.train.recipes import INPAINT_DEFAULTS
@@ -17,6 +17,7 @@ from fusegen.transfer import blocks
 from tests.fixtures import write_images
 
 TINY = dict(width=4, depth=2, patch_size=16, batch_size=4, device="cpu", progress=False)
+TINY_MODEL = dict(width=4, depth=2)
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +68,50 @@ def test_the_loss_weights_holes_and_counts_tv_only_near_them():
     assert squared["hole"] == pytest.approx(0.25 / 16)
     with pytest.raises(ValueError, match="distance must be"):
         inpainting_loss(predicted, clean, missing, distance="l3")
+
+
+def test_kind_groups_share_a_batch_among_the_kinds_in_blocks():
+    assert kind_groups(6).tolist() == [0, 0, 1, 1, 2, 2]
+    assert kind_groups(16).bincount().tolist() == [6, 5, 5]
+    assert kind_groups(1).tolist() == [0] and kind_groups(0).tolist() == []
+    data = MaskedPatches(torch.rand(10, 1, 16, 16), "mixed", mask_size=16)
+    # stratified: the middle block is scattered pixels (10-60% missing, no box or stroke shape)
+    masks = data.masks(9, torch.Generator().manual_seed(0), stratified=True)
+    fractions = masks.flatten(1).float().mean(1)
+    assert ((fractions[3:6] >= 0.1) & (fractions[3:6] <= 0.6 + 1e-6)).all()
+    clean, missing = data.batch(torch.arange(9), torch.Generator().manual_seed(0))
+    assert torch.equal(missing, masks)
+
+
+def test_the_relative_loss_weighs_each_kind_by_its_gain_over_the_baseline():
+    clean = torch.zeros(6, 1, 4, 4)
+    missing = torch.zeros(6, 1, 4, 4, dtype=torch.bool)
+    missing[..., :2, :] = True  # 8 missing pixels per image
+    baseline = torch.full((6, 1, 4, 4), 0.1)
+    baseline[2:4] = 0.01  # a block the baseline fills much better
+    predicted = baseline * 0.5  # halves every error: a quarter of the squared error
+    terms = inpainting_loss(predicted, clean, missing, distance="relative", baseline=baseline,
+                            hole_weight=6, valid_weight=0)
+    assert terms["hole"] == pytest.approx(0.25) and terms["loss"] == pytest.approx(1.5)
+    mixed = predicted.clone()
+    mixed[:2] = baseline[:2]  # no gain on the first block
+    assert inpainting_loss(mixed, clean, missing, distance="relative", baseline=baseline)["hole"] == \
+        pytest.approx((1 + 0.25 + 0.25) / 3)
+    exact = baseline.clone()
+    exact[:2] = 0  # a block the baseline fills exactly is left out
+    assert inpainting_loss(predicted, clean, missing, distance="relative", baseline=exact)["hole"] == \
+        pytest.approx(0.25)
+    with pytest.raises(ValueError, match="needs a baseline"):
+        inpainting_loss(predicted, clean, missing, distance="relative")
+
+
+def test_the_task_picks_its_loss_from_the_model_and_checks_clipping():
+    assert InpaintingTask(InpaintingUNet(1, **TINY_MODEL)).weights["distance"] == "relative"
+    assert InpaintingTask(InpaintingUNet(1, fill="none", **TINY_MODEL)).weights["distance"] == "psnr"
+    with pytest.raises(ValueError, match="model has fill='none'"):
+        InpaintingTask(InpaintingUNet(1, fill="none", **TINY_MODEL), distance="relative")
+    with pytest.raises(ValueError, match="max_grad_norm must be None or > 0"):
+        InpaintingTask(InpaintingUNet(1, **TINY_MODEL), max_grad_norm=0)
 
 
 def test_train_on_a_folder_validates_and_writes_checkpoints(folder, tmp_path):
@@ -125,6 +170,23 @@ def test_init_to_another_mask_kind_with_a_frozen_encoder(folder, tmp_path):
         assert torch.equal(value, source["model"][key]) == key.startswith("encoder.0."), key
     model = fusegen.load(tmp_path / "boxes" / "last.pt")
     assert [name for name, _ in blocks(model, "decoder")] == [f"decoder.{i}" for i in range(len(model.decoder))]
+    # the full-resolution level's other blocks follow its first, before the stride-2 levels
+    assert model.config["full_depth"] == INPAINT_DEFAULTS["full_depth"] == len(model.stem) + 1
+    assert [name for name, _ in blocks(model, "encoder")][:len(model.stem) + 2] == \
+        ["encoder.0"] + [f"stem.{i}" for i in range(len(model.stem))] + ["encoder.1"]
+
+
+def test_a_checkpoint_from_before_the_full_resolution_options_resumes_and_transfers(folder, tmp_path):
+    # such checkpoints have no full_depth or reach in their configuration: one full-resolution
+    # block, corrections everywhere
+    path = save_model(InpaintingUNet(1, width=4, depth=2, full_width=4), tmp_path / "old.pt")
+    payload = load_checkpoint(path)
+    payload["config"] = {k: v for k, v in payload["config"].items() if k not in ("full_depth", "reach")}
+    save_checkpoint(payload, path)
+    summary = train("inpaint", folder, tmp_path / "tuned", 2, init=path, **TINY)
+    assert summary["transfer"]["report"]["missing"] == []
+    tuned = fusegen.load(tmp_path / "tuned" / "last.pt")
+    assert tuned.config["full_depth"] == 1 and tuned.config["reach"] is None and not len(tuned.stem)
 
 
 def test_mask_kind_sets_the_validation_kinds():

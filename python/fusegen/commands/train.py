@@ -7,7 +7,8 @@ import json
 
 # The inpainting defaults as the help shows them: fusegen.train.recipes.INPAINT_DEFAULTS (a test
 # checks they agree; importing the trainer here would slow every fusegen command down).
-INPAINT_HELP = {"batch_size": 16, "lr": "1e-3", "width": 16, "depth": 5, "patch_size": 64, "fill": "biharmonic"}
+INPAINT_HELP = {"batch_size": 16, "lr": "1e-3", "width": 16, "depth": 5, "patch_size": 64, "fill": "biharmonic",
+                "full_width": 32, "full_depth": 4, "reach": 2}
 MASK_KINDS = ("strokes", "pixels", "boxes")  # fusegen.data.MASK_KINDS
 VAE_HELP = {"latent_dim": 16, "width": 32, "lr": "1e-3", "beta": 0.5, "likelihood": "bernoulli"}
 BOOST_HELP = 4.0  # fusegen.train.boosting.BOOST_DEFAULT
@@ -84,8 +85,8 @@ def register(subparsers) -> None:
                    help=f"gan ({GAN_HELP['latent_dim']}) / vae ({VAE_HELP['latent_dim']}) latent size")
     g.add_argument("--width", type=int, default=None,
                    help=f"feature channels (gan {GAN_HELP['width']}, dncnn 64, vae {VAE_HELP['width']}, inpaint "
-                        f"{INPAINT_HELP['width']}: its full-resolution "
-                        "and first stride-2 levels)")
+                        f"{INPAINT_HELP['width']}: its first stride-2 level, below "
+                        f"{INPAINT_HELP['full_depth']} full-resolution blocks of {INPAINT_HELP['full_width']})")
     g.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction, default=None,
                    help=f"gan: spectral norm in the discriminator, without its batch norm "
                         f"(default: {'on' if GAN_HELP['spectral_norm'] else 'off'})")

@@ -24,7 +24,7 @@ from .dataset import ImageDataset, resize_square, to_channels
 from .denoising import NoisyPairs, extract_patches
 from .grid import make_grid, save_grid
 from .files import idx_dataset, image_folder, read_idx, read_image, write_image
-from .inpainting import MaskedImages, MaskedPatches
+from .inpainting import MaskedImages, MaskedPatches, kind_groups
 from .masks import MASK_FRACTIONS, MASK_KINDS, random_masks, read_mask, write_mask
 from .noise import add_noise
 
@@ -50,6 +50,6 @@ def load_dataset(source: str | os.PathLike, image_size: int = 32, channels: int 
 
 __all__ = ["BUILTIN", "ImageDataset", "MASK_FRACTIONS", "MASK_KINDS", "MaskedImages",
            "MaskedPatches", "add_noise", "NoisyPairs", "PHOTOS", "digits",
-           "extract_patches", "faces", "idx_dataset", "image_folder", "load_dataset", "make_grid", "photo",
+           "extract_patches", "faces", "idx_dataset", "image_folder", "kind_groups", "load_dataset", "make_grid", "photo",
            "random_masks", "read_idx", "read_image", "read_mask", "resize_square", "save_grid", "to_channels",
            "write_image", "write_mask"]

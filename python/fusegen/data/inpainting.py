@@ -12,6 +12,14 @@ from .symmetry import dihedral
 DRAW_SIZE = 64
 
 
+def kind_groups(n: int) -> torch.Tensor:
+    """The mask kind (an index into :data:`~fusegen.data.MASK_KINDS`) of each mask of a
+    training batch of ``n`` ``"mixed"`` masks: the kinds in equal shares (as equal as ``n``
+    allows), in contiguous blocks, so that every kind trains at every step and a loss can weigh
+    the kinds alike (:func:`fusegen.train.inpainting_loss`, ``distance="relative"``)."""
+    return torch.arange(n) * len(MASK_KINDS) // max(n, 1)
+
+
 def _check_kind(kind: str) -> str:
     if kind != "mixed" and kind not in MASK_KINDS:
         raise ValueError(f"mask kind must be one of {', '.join(MASK_KINDS)} or mixed, got {kind!r}")
@@ -40,8 +48,8 @@ class MaskedPatches(torch.utils.data.Dataset):
     missing. The model's input is the patch with those pixels removed.
 
     How the masks are made (:func:`~fusegen.data.random_masks`' kinds, at its default hole
-    fractions): each mask takes a kind (``"mixed"``: one of the three at random, with equal
-    chances). Strokes and boxes are drawn at :data:`DRAW_SIZE` pixels and enlarged to
+    fractions): each mask takes a kind (``"mixed"``: a batch holds the three in equal shares,
+    in the blocks of :func:`kind_groups`; an indexed item takes one at random). Strokes and boxes are drawn at :data:`DRAW_SIZE` pixels and enlarged to
     ``mask_size`` (bilinear, then thresholded at one half): the shapes of masks drawn at
     ``mask_size``, up to the smoothness of their edges, for a small part of the time (strokes
     drawn at 256 x 256 take about 0.3 s each, longer than a training step). Scattered pixels are
@@ -65,12 +73,14 @@ class MaskedPatches(torch.utils.data.Dataset):
     def channels(self) -> int:
         return self.clean.shape[1]
 
-    def masks(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` bool masks (n, 1, p, p), True = missing: windows of ``mask_size`` masks."""
+    def masks(self, n: int, generator: torch.Generator | None = None, stratified: bool = False) -> torch.Tensor:
+        """``n`` bool masks (n, 1, p, p), True = missing: windows of ``mask_size`` masks.
+        ``"mixed"`` masks take their kinds at random, or with ``stratified`` in the blocks of
+        :func:`kind_groups` (what :meth:`batch` draws)."""
         p = self.clean.shape[-1]
         side = max(p, self.mask_size)
         if self.kind == "mixed":
-            kinds = torch.randint(len(MASK_KINDS), (n,), generator=generator)
+            kinds = kind_groups(n) if stratified else torch.randint(len(MASK_KINDS), (n,), generator=generator)
         else:
             kinds = torch.full((n,), MASK_KINDS.index(self.kind))
         out = torch.zeros(n, 1, p, p, dtype=torch.bool)
@@ -97,7 +107,7 @@ class MaskedPatches(torch.utils.data.Dataset):
         clean = self.clean[indices]
         if self.augment:
             clean = dihedral(clean, torch.randint(8, (len(clean),), generator=generator))
-        return clean, self.masks(len(clean), generator)
+        return clean, self.masks(len(clean), generator, stratified=True)
 
 
 class MaskedImages:

@@ -44,7 +44,8 @@ INPAINT_SCALES = (1.0, 0.5)
 # photograph and mask kind, drawn from a seed other than the experiments' (0).
 INPAINT_VAL_MASKS, INPAINT_VAL_SEED = 4, 1
 # The defaults of `fusegen train inpaint` (the best measured recipe: experiments/inpaint).
-INPAINT_DEFAULTS = dict(width=16, depth=5, batch_size=16, lr=1e-3, patch_size=64, fill="biharmonic")
+INPAINT_DEFAULTS = dict(width=16, depth=5, batch_size=16, lr=1e-3, patch_size=64, fill="biharmonic",
+                        full_width=32, full_depth=4, reach=2)
 # The defaults of `fusegen train gan` (the best measured recipe: experiments/generation).
 GAN_DEFAULTS = dict(latent_dim=100, width=32, lr=2e-4, d_lr=None, ema_decay=0.999, mode_seeking=1.0,
                     loss="ns", augment="none", spectral_norm=False, minibatch_std=0, class_loss=2.0)
@@ -296,8 +297,13 @@ def train(kind: str, data: str | os.PathLike, out: str | os.PathLike, steps: int
         if patch_size % 2 ** depth:
             raise ValueError(f"patch_size must be a multiple of 2**depth = {2 ** depth}, got {patch_size}")
         train_data, val_data = inpainting_data(data, channels, patch_size, mask_kind, val_fraction, seed)
+        arch = {k: INPAINT_DEFAULTS[k] for k in ("full_width", "full_depth", "reach")}
+        if fine_tune.source_config:  # the full-resolution level of the checkpoint the run starts from
+            source = fine_tune.source_config
+            arch = dict(full_width=source.get("full_width"), full_depth=source.get("full_depth", 1),
+                        reach=source.get("reach"))
         model = InpaintingUNet(channels, width=given(o["width"], INPAINT_DEFAULTS["width"]), depth=depth,
-                               fill=given(o["fill"], INPAINT_DEFAULTS["fill"]))
+                               fill=given(o["fill"], INPAINT_DEFAULTS["fill"]), **arch)
         fine_tune.apply(model)
         task = InpaintingTask(model, given(lr, INPAINT_DEFAULTS["lr"]), preview=val_data)
         batch_size = given(batch_size, INPAINT_DEFAULTS["batch_size"])

@@ -38,7 +38,8 @@ def blocks(model: nn.Module, part: str | None = None) -> list[tuple[str, nn.Modu
     * ``ConvVAE``: ``"encoder"`` (default) -- ``encoder.0 ..`` then ``to_stats``; or
       ``"decoder"`` -- ``from_latent`` then ``decoder.0 ..``.
     * ``DnCNN``: ``layers.0 ..`` from the noisy image.
-    * ``InpaintingUNet``: ``"encoder"`` (default) -- ``encoder.0 ..`` from the image; or
+    * ``InpaintingUNet``: ``"encoder"`` (default) -- ``encoder.0``, ``stem.0 ..`` (the rest of
+      the full-resolution level), ``encoder.1 ..`` from the image; or
       ``"decoder"`` -- ``decoder.0 ..`` from the bottleneck.
     A bare ``DCGANGenerator`` / ``DCGANDiscriminator`` or an ``nn.Sequential`` works too.
     Label embeddings are never blocks: they stay trainable.
@@ -53,7 +54,8 @@ def blocks(model: nn.Module, part: str | None = None) -> list[tuple[str, nn.Modu
     elif isinstance(model, DnCNN):
         options = {"layers": _children("layers.", model.layers)}
     elif isinstance(model, InpaintingUNet):
-        options = {"encoder": _children("encoder.", model.encoder),
+        encoder = _children("encoder.", model.encoder)
+        options = {"encoder": encoder[:1] + _children("stem.", model.stem) + encoder[1:],
                    "decoder": _children("decoder.", model.decoder)}
     elif isinstance(model, DCGANDiscriminator):
         options = {"discriminator": _discriminator(model, "")}
