@@ -75,7 +75,13 @@ def smooth_fill(image: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     u = pyramid_fill(image, valid, HARMONIC_STEPS)
     if bool(known.all()):
         return u
-    for _ in range(BIHARMONIC_STEPS):  # the 13-point stencil of the biharmonic operator, solved for the centre
+    return _biharmonic_steps(u, image, known, BIHARMONIC_STEPS)
+
+
+def _biharmonic_steps(u: torch.Tensor, image: torch.Tensor, known: torch.Tensor, steps: int) -> torch.Tensor:
+    """``steps`` damped Jacobi steps of the biharmonic equation in the holes: its 13-point
+    stencil solved for the centre, the image's edges replicated."""
+    for _ in range(steps):
         p = F.pad(u, (2, 2, 2, 2), mode="replicate")
         edges = _shifted(p, 2, -1, 0) + _shifted(p, 2, 1, 0) + _shifted(p, 2, 0, -1) + _shifted(p, 2, 0, 1)
         corners = _shifted(p, 2, -1, -1) + _shifted(p, 2, -1, 1) + _shifted(p, 2, 1, -1) + _shifted(p, 2, 1, 1)
