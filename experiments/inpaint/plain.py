@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -31,7 +30,7 @@ from classical import held_out_images, held_out_masks  # noqa: E402  (needs Open
 
 from fusegen.data import MASK_KINDS  # noqa: E402
 from fusegen.metrics import psnr  # noqa: E402
-from fusegen.models.inpaint import smooth_fill  # noqa: E402
+from fusegen.models.inpaint import near_known, smooth_fill  # noqa: E402
 from fusegen.train import inpainting_loss  # noqa: E402
 from fusegen.train.recipes import inpainting_data  # noqa: E402
 
@@ -69,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         features = hidden(torch.cat([fill, valid], 1))
         corrected = missing
         if args.reach >= 0:
-            corrected = corrected & (F.max_pool2d(valid, 2 * args.reach + 1, 1, args.reach) > 0)
+            corrected = corrected & near_known(valid, args.reach)
         return torch.where(corrected, fill + last(features), fill), fill, features
 
     test = held_out_images(256).repeat_interleave(16, 0).float()

@@ -49,10 +49,11 @@ class MaskedPatches(torch.utils.data.Dataset):
 
     How the masks are made (:func:`~fusegen.data.random_masks`' kinds, at its default hole
     fractions): each mask takes a kind (``"mixed"``: a batch holds the three in equal shares,
-    in the blocks of :func:`kind_groups`; an indexed item takes one at random). Strokes and boxes are drawn at :data:`DRAW_SIZE` pixels and enlarged to
-    ``mask_size`` (bilinear, then thresholded at one half): the shapes of masks drawn at
-    ``mask_size``, up to the smoothness of their edges, for a small part of the time (strokes
-    drawn at 256 x 256 take about 0.3 s each, longer than a training step). Scattered pixels are
+    in the blocks of :func:`kind_groups`; an indexed item takes one at random). Strokes and
+    boxes are drawn at :data:`DRAW_SIZE` pixels and enlarged to ``mask_size`` (bilinear, then
+    thresholded at one half): the shapes of masks drawn at ``mask_size``, up to the smoothness
+    of their edges, for a small part of the time (strokes drawn at 256 x 256 take about 0.3 s
+    each, longer than a training step). Scattered pixels are
     drawn at the patch's size: their statistics do not depend on the size.
     """
 

@@ -62,6 +62,13 @@ def pyramid_fill(image: torch.Tensor, valid: torch.Tensor, smoothing: int = 0) -
     return _laplace_steps(torch.where(known, image, enlarged), image, known, smoothing)
 
 
+def near_known(valid: torch.Tensor, reach: int) -> torch.Tensor:
+    """True where a pixel is within ``reach`` rows and columns of a known one (``valid`` > 0,
+    (N, 1 or C, H, W) float), known pixels included: the pixels an :class:`InpaintingUNet` with
+    that ``reach`` corrects."""
+    return F.max_pool2d(valid, 2 * reach + 1, 1, reach) > 0
+
+
 def smooth_fill(image: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """A smooth fill of the holes that matches biharmonic inpainting (scikit-image's
     ``inpaint_biharmonic``) on small holes and passes it on large ones, at a small part of its
@@ -228,8 +235,9 @@ class InpaintingUNet(nn.Module):
             m = torch.cat([mask.expand(-1, self.channels, -1, -1), ones.expand(-1, self.channels + 1, -1, -1)], 1)
         for i, block in enumerate(self.encoder):
             x, m = block(x, m)
-            for extra in self.stem if i == 0 else ():
-                x, m = extra(x, m)
+            if i == 0:  # the rest of the full-resolution level
+                for extra in self.stem:
+                    x, m = extra(x, m)
             features.append((x, m))
         for block, (skip, skip_mask) in zip(self.decoder, reversed(features[:-1])):
             if skip.shape[-1] != x.shape[-1]:
@@ -241,8 +249,7 @@ class InpaintingUNet(nn.Module):
         if filled is not None:  # the correction applies to the holes only, near known pixels
             corrected = mask <= 0
             if self.reach is not None:
-                near = F.max_pool2d(mask, 2 * self.reach + 1, 1, self.reach) > 0
-                corrected = corrected & near
+                corrected = corrected & near_known(mask, self.reach)
             x = torch.where(corrected, filled + x, filled)
         return x
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..data import MaskedImages, kind_groups
+from ..data import MASK_KINDS, MaskedImages, kind_groups
 from ..metrics import psnr
 from ..models import InpaintingUNet
 from ..models.inpaint import smooth_fill
@@ -59,9 +59,13 @@ def inpainting_loss(predicted: torch.Tensor, clean: torch.Tensor, missing: torch
             base = torch.where(missing, (baseline - clean).square(), torch.zeros((), dtype=error.dtype,
                                                                               device=error.device))
         groups = kind_groups(len(error)).to(error.device)
-        terms = [in_holes[groups == g].sum() / base[groups == g].sum() for g in groups.unique()
-                 if float(base[groups == g].sum()) > 0]
-        hole = torch.stack(terms).mean() if terms else in_holes.sum() * 0
+
+        def per_group(t: torch.Tensor) -> torch.Tensor:  # each block's sum over its images
+            return t.new_zeros(len(MASK_KINDS)).index_add(0, groups, t.flatten(1).sum(1))
+
+        ours, fill = per_group(in_holes), per_group(base)
+        scored = fill > 0  # a block the baseline fills exactly (or without holes) is left out
+        hole = (ours[scored] / fill[scored]).mean() if bool(scored.any()) else in_holes.sum() * 0
     elif distance == "psnr":
         count = missing.expand_as(error).flatten(1).sum(1)
         mse = in_holes.flatten(1).sum(1) / count.clamp(min=1)
